@@ -1,0 +1,38 @@
+"""Typed errors: every user-facing failure of optbench is one of these, with a one-line message."""
+
+from __future__ import annotations
+
+
+class OptbenchError(Exception):
+    """Base of every error optbench raises on purpose."""
+
+
+class ConfigError(OptbenchError, ValueError):
+    """A config field holds a value outside what it accepts."""
+
+
+class RegistryError(OptbenchError, KeyError):
+    """A name is registered twice, or looked up and not found."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class BaselineError(OptbenchError):
+    """A baseline file is unreadable, corrupt or of an unknown schema."""
+
+
+class BackendUnavailable(OptbenchError):
+    """A backend cannot run on this machine (missing library or device)."""
+
+
+class ExportError(OptbenchError):
+    """Converting a model to another format (ONNX) failed."""
+
+
+class ModelOutputError(OptbenchError):
+    """A model produced outputs that cannot be measured (NaN, Inf, wrong shape)."""
+
+
+class CacheError(OptbenchError):
+    """A cache entry is missing, stale or corrupt (callers rebuild it)."""

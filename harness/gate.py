@@ -1,0 +1,187 @@
+"""Named checks with a direction and a tolerance, from a technique's contract and from the stored baseline.
+
+A check returns a Verdict; a failed verdict carries the one message a user reads: case, metric, baseline
+or threshold, current value, tolerance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from harness.config import require_range
+from harness.errors import ConfigError
+
+Op = Literal[">=", "<="]
+
+
+class Status(enum.StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    KNOWN = "known"  # a contract the accepted baseline already records as unmet: a finding, reported each run
+    SKIP = "skip"  # could not be judged (metric absent, other hardware); the reason says why
+
+
+@dataclasses.dataclass(frozen=True)
+class Expectation:
+    """A contract: ``metric op threshold``, e.g. ``quality.retention >= 0.99``."""
+
+    name: str
+    metric: str
+    op: Op
+    threshold: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    case_id: str
+    check: str
+    source: Literal["contract", "baseline"]
+    metric: str
+    status: Status
+    current: float | None
+    expected: float | None  # the threshold (contract) or the baseline value
+    tolerance: float | None = None
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["status"] = self.status.value
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Tolerances:
+    """How far a figure may move from its baseline before the gate fails.
+
+    ``quality_abs``: absolute drop of the quality value; ``size_rel``: relative growth of the artifact;
+    ``speedup_rel``: relative drop of the speedup over the fp32 reference (measured side by side in the run);
+    ``latency_rel``: relative growth of median latency, judged only on the hardware the baseline was taken on.
+    The speed tolerances are wide on purpose: medians on these shared machines move by 10-50 % between runs.
+    """
+
+    quality_abs: float = 0.005
+    size_rel: float = 0.02
+    speedup_rel: float = 0.35
+    latency_rel: float = 0.75
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            require_range(f.name, getattr(self, f.name), 0.0, 10.0)
+
+    @classmethod
+    def parse(cls, items: list[str]) -> Tolerances:
+        """Build from ``NAME=VALUE`` strings (``speedup_rel=0.3``); unknown names and bad values are refused."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        values: dict[str, float] = {}
+        for item in items:
+            key, sep, raw = item.partition("=")
+            if not sep or key not in names:
+                raise ConfigError(f"tolerance must be NAME=VALUE with NAME one of {', '.join(names)}; got {item!r}")
+            try:
+                values[key] = float(raw)
+            except ValueError:
+                raise ConfigError(f"tolerance `{key}` must be a number, got {raw!r}") from None
+        return cls(**values)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+        return f"{value:.4g}"
+    return f"{value:.4f}"
+
+
+def _holds(current: float, op: Op, bound: float) -> bool:
+    return current >= bound if op == ">=" else current <= bound
+
+
+def check_contract(
+    case_id: str,
+    metrics: Mapping[str, float | None],
+    expectations: list[Expectation],
+    accepted_failures: frozenset[str] = frozenset(),
+) -> list[Verdict]:
+    """Judge each expectation; an unmet one that the baseline accepted is KNOWN, else FAIL."""
+    verdicts = []
+    for exp in expectations:
+        current = metrics.get(exp.metric)
+        if current is None or math.isnan(current):
+            verdicts.append(
+                Verdict(case_id, exp.name, "contract", exp.metric, Status.SKIP, None, exp.threshold,
+                        message=f"{case_id}: {exp.metric} was not measured")
+            )
+            continue
+        if _holds(current, exp.op, exp.threshold):
+            status, message = Status.PASS, ""
+        else:
+            status = Status.KNOWN if exp.name in accepted_failures else Status.FAIL
+            message = (
+                f"{case_id}: contract {exp.name} not met: {exp.metric} = {_fmt(current)}, "
+                f"expected {exp.op} {_fmt(exp.threshold)}"
+                + (" (accepted in the baseline)" if status is Status.KNOWN else "")
+            )
+        verdicts.append(Verdict(case_id, exp.name, "contract", exp.metric, status, current, exp.threshold,
+                                message=message))
+    return verdicts
+
+
+@dataclasses.dataclass(frozen=True)
+class BaselineCheck:
+    """``metric`` may move from its baseline in the bad direction by at most the tolerance (absolute or relative)."""
+
+    name: str
+    metric: str
+    higher_is_better: bool
+    tolerance_field: str
+    relative: bool
+    same_hardware_only: bool = False
+
+
+BASELINE_CHECKS: tuple[BaselineCheck, ...] = (
+    BaselineCheck("quality", "quality.value", True, "quality_abs", relative=False),
+    BaselineCheck("size", "size_bytes", False, "size_rel", relative=True),
+    BaselineCheck("speedup", "speedup", True, "speedup_rel", relative=True),
+    BaselineCheck("latency", "latency.p50_s", False, "latency_rel", relative=True, same_hardware_only=True),
+)
+
+
+def check_baseline(
+    case_id: str,
+    metrics: Mapping[str, float | None],
+    baseline: Mapping[str, float | None],
+    tolerances: Tolerances,
+    same_hardware: bool,
+) -> list[Verdict]:
+    """Compare a case's figures with its baseline entry, one verdict per check."""
+    verdicts = []
+    for chk in BASELINE_CHECKS:
+        tol = float(getattr(tolerances, chk.tolerance_field))
+        current, base = metrics.get(chk.metric), baseline.get(chk.metric)
+        if current is None or base is None or math.isnan(current) or math.isnan(base):
+            continue  # not a figure of this case (no speedup on a reference), nothing to judge
+        if chk.same_hardware_only and not same_hardware:
+            verdicts.append(Verdict(case_id, chk.name, "baseline", chk.metric, Status.SKIP, current, base, tol,
+                                    message="baseline taken on other hardware"))
+            continue
+        if chk.higher_is_better:
+            bound = base * (1 - tol) if chk.relative else base - tol
+            ok = current >= bound
+        else:
+            bound = base * (1 + tol) if chk.relative else base + tol
+            ok = current <= bound
+        message = ""
+        if not ok:
+            tol_text = f"{tol:.0%}" if chk.relative else _fmt(tol)
+            word = "dropped" if chk.higher_is_better else "grew"
+            message = (
+                f"{case_id}: {chk.metric} {word} beyond tolerance: baseline {_fmt(base)}, "
+                f"current {_fmt(current)}, tolerance {tol_text} (limit {_fmt(bound)})"
+            )
+        verdicts.append(Verdict(case_id, chk.name, "baseline", chk.metric, Status.PASS if ok else Status.FAIL,
+                                current, base, tol, message=message))
+    return verdicts

@@ -1,0 +1,1 @@
+"""Measurements: pure functions over samples and dataclasses built with ``from_samples()``."""

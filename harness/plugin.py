@@ -1,0 +1,205 @@
+"""The optbench pytest plugin: the ``--optbench-*`` options and the hooks that drive a session. Nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cache import default_cache_dir
+from harness.errors import BaselineError, ConfigError, RegistryError
+
+SESSION_KEY = pytest.StashKey["Any"]()
+CASE_ARG = "optbench_case"
+SUITE_MARK = "optbench_suite"
+
+
+def _names(value: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of names, got {value!r}")
+    return names
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+    return n
+
+
+def _positive_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        x = -1.0
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {value!r}")
+    return x
+
+
+def _default_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("optbench", "optbench: model-optimization benchmarks and regression gate")
+    add = group.addoption
+    add("--optbench-models", metavar="NAMES", type=_names, default=None,
+        help="comma-separated zoo models to run (default: all registered)")
+    add("--optbench-configs", metavar="NAMES", type=_names, default=None,
+        help="comma-separated technique presets to run (default: all of each suite; fp32 always runs)")
+    add("--optbench-backends", metavar="NAMES", type=_names, default=None,
+        help="comma-separated backends to run (default: all registered)")
+    add("--optbench-update-baselines", action="store_true", default=False,
+        help="accept this run: rewrite results/baselines/<suite>.json with its figures (default: off)")
+    add("--optbench-allow-new", action="store_true", default=False,
+        help="let cases with no baseline pass, reported as new (default: off, they fail)")
+    add("--optbench-baseline-dir", metavar="DIR", type=Path, default=None,
+        help="where baselines live (default: <rootdir>/results/baselines)")
+    add("--optbench-results-dir", metavar="DIR", type=Path, default=None,
+        help="where run records are written (default: <rootdir>/results)")
+    add("--optbench-cache-dir", metavar="DIR", type=Path, default=None,
+        help=f"trained weights, exports and quantized models (default: {default_cache_dir()}; "
+             "$OPTBENCH_CACHE_DIR overrides)")
+    add("--optbench-threads", metavar="N", type=_positive_int, default=None,
+        help=f"intra-op threads for every backend (default: CPUs available, {_default_threads()})")
+    add("--optbench-tolerance", metavar="NAME=VALUE", action="append", default=[],
+        help="override a gate tolerance, repeatable: quality_abs (0.005), size_rel (0.02), speedup_rel (0.35), "
+             "latency_rel (0.75)")
+    add("--optbench-throughput-time", metavar="SECONDS", type=_positive_float, default=0.3,
+        help="time spent timing the throughput batch per case (default: 0.3)")
+
+
+def _validate(names: tuple[str, ...] | None, registry: Any, option: str) -> None:
+    for name in names or ():
+        if name not in registry:
+            raise pytest.UsageError(f"{option}: unknown name {name!r}; expected one of: {', '.join(registry.names())}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{SUITE_MARK}(name): run the test once per case of the named optbench suite")
+    # Imported here, not at module import: `pytest --help` must not pay for torch.
+    import harness.backends  # noqa: F401 - registers the backends
+    import harness.techniques  # noqa: F401 - registers techniques and presets
+    from harness.backends.base import BACKENDS
+    from harness.gate import Tolerances
+    from harness.session import OptbenchSession, Options
+    from harness.techniques.base import PRESETS
+    from model_zoo import MODELS, load_entry_point_models
+
+    try:
+        load_entry_point_models()
+        tolerances = Tolerances.parse(config.getoption("optbench_tolerance"))
+    except (RegistryError, ConfigError) as exc:
+        raise pytest.UsageError(f"optbench: {exc}") from None
+    models, configs, backends = (config.getoption(f"optbench_{k}") for k in ("models", "configs", "backends"))
+    _validate(models, MODELS, "--optbench-models")
+    _validate(backends, BACKENDS, "--optbench-backends")
+    all_presets = {name for reg in PRESETS.values() for name in reg.names()} | {"fp32"}
+    for name in configs or ():
+        if name not in all_presets:
+            raise pytest.UsageError(
+                f"--optbench-configs: unknown name {name!r}; expected one of: {', '.join(sorted(all_presets))}"
+            )
+    root = Path(config.rootpath)
+    options = Options(
+        models=models,
+        configs=configs,
+        backends=backends,
+        update_baselines=config.getoption("optbench_update_baselines"),
+        allow_new=config.getoption("optbench_allow_new"),
+        baseline_dir=config.getoption("optbench_baseline_dir") or root / "results" / "baselines",
+        results_dir=config.getoption("optbench_results_dir") or root / "results",
+        cache_dir=config.getoption("optbench_cache_dir") or default_cache_dir(),
+        threads=config.getoption("optbench_threads") or _default_threads(),
+        tolerances=tolerances,
+        throughput_time_s=config.getoption("optbench_throughput_time"),
+    )
+    config.stash[SESSION_KEY] = OptbenchSession(options)
+
+
+def _session(config: pytest.Config) -> Any:
+    return config.stash[SESSION_KEY]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if CASE_ARG not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker(SUITE_MARK)
+    if marker is None or not marker.args:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: a test taking `{CASE_ARG}` needs @pytest.mark.{SUITE_MARK}(name)")
+    cases = _session(metafunc.config).cases(marker.args[0])
+    params = [
+        pytest.param(c, id=c.id, marks=[pytest.mark.skip(reason=c.skip_reason)] if c.skip_reason else [])
+        for c in cases
+    ]
+    metafunc.parametrize(CASE_ARG, params)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    suites = {item.callspec.params[CASE_ARG].suite for item in items if _case(item) is not None}
+    try:
+        _session(config).load_baselines(suites)
+    except BaselineError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _case(item: pytest.Item) -> Any:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get(CASE_ARG) if callspec is not None else None
+
+
+@pytest.fixture
+def optbench(request: pytest.FixtureRequest) -> Any:
+    """The run's OptbenchSession: ``optbench.run(optbench_case, benchmark)`` measures and judges a case."""
+    return _session(request.config)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    case = _case(item)
+    if case is not None and report.skipped and call.when == "setup":
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _session(item.config).skipped(case, reason)
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    sess = session.config.stash.get(SESSION_KEY, None)
+    if sess is None:
+        return
+    try:
+        sess.run_file = sess.finish()
+    except BaselineError as exc:  # the baseline changed under the run: say so, fail, leave the file alone
+        sess.finish_error = str(exc)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    sess = config.stash.get(SESSION_KEY, None)
+    if sess is None or not sess.outcomes:
+        return
+    from harness.report import json_report, terminal
+
+    run = json_report.build_run(sess)
+    terminalreporter.write_sep("=", "optbench")
+    for line in terminal.render(run):
+        terminalreporter.write_line(line)
+    if sess.run_file is not None:
+        terminalreporter.write_line(f"run record: {sess.run_file}")
+    if sess.finish_error:
+        terminalreporter.write_line(f"optbench: {sess.finish_error}", red=True)
+    elif sess.options.update_baselines:
+        terminalreporter.write_line(f"baselines updated in {sess.options.baseline_dir}")

@@ -1,0 +1,86 @@
+"""Record: everything measured for one case, and its flat metric view that gates and baselines read."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from harness.metrics.latency import LatencyStats
+from harness.metrics.memory import MemoryStats
+from harness.metrics.quality import QualityStats
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseId:
+    """(suite, model, config, backend): ``str()`` is the id used in test ids, baselines and reports."""
+
+    suite: str
+    model: str
+    config: str
+    backend: str
+
+    def __str__(self) -> str:
+        return f"{self.model}-{self.config}-{self.backend}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    case_id: str
+    suite: str
+    model: str
+    config_name: str
+    technique: str
+    config: dict[str, Any]
+    backend: str
+    device: str
+    threads: int
+    precision: str
+    is_reference: bool
+    latency: LatencyStats | None  # batch 1, through pytest-benchmark
+    throughput: LatencyStats | None  # the model's throughput batch
+    memory: MemoryStats
+    size_bytes: int
+    params: int
+    nonzero_params: int
+    quality: QualityStats
+    speedup: float | None  # reference median / this median, same backend, same run; None for the reference
+    throughput_speedup: float | None
+    prepare_s: float  # technique + backend preparation (export, quantization, compilation), cached or not
+    proof: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def metrics(self) -> dict[str, float | None]:
+        """Flat ``name → value`` view: the names gates, baselines and reports use."""
+        out: dict[str, float | None] = {
+            "size_bytes": float(self.size_bytes),
+            "params": float(self.params),
+            "nonzero_params": float(self.nonzero_params),
+            "speedup": self.speedup,
+            "throughput_speedup": self.throughput_speedup,
+            "memory.peak_rss_bytes": float(self.memory.peak_rss_bytes),
+            "memory.delta_rss_bytes": float(self.memory.delta_rss_bytes),
+            "quality.value": self.quality.value,
+            "quality.ci_low": self.quality.ci_low,
+            "quality.ci_high": self.quality.ci_high,
+            "quality.retention": self.quality.retention,
+            "quality.agreement": self.quality.agreement,
+        }
+        if self.memory.device_peak_bytes is not None:
+            out["memory.device_peak_bytes"] = float(self.memory.device_peak_bytes)
+        for key, value in self.quality.extra.items():
+            out[f"quality.{key}"] = float(value)
+        for prefix, stats in (("latency", self.latency), ("throughput", self.throughput)):
+            if stats is not None:
+                out[f"{prefix}.p50_s"] = stats.median_s
+                out[f"{prefix}.p90_s"] = stats.p90_s
+                out[f"{prefix}.p99_s"] = stats.p99_s
+                out[f"{prefix}.iqr_s"] = stats.iqr_s
+                out[f"{prefix}.items_per_s"] = stats.items_per_s
+        for key, value in self.proof.items():
+            out[f"proof.{key}"] = float(value)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["quality"] = self.quality.to_dict()
+        out["metrics"] = self.metrics()
+        return out

@@ -1,0 +1,79 @@
+"""The run record: every case's figures and verdicts, written to ``results/run-<timestamp>.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.cache import atomic_write
+
+if TYPE_CHECKING:
+    from harness.session import OptbenchSession
+
+RUN_SCHEMA_VERSION = 1
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN or Infinity: write them as null."""
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def build_run(session: OptbenchSession, finished: dt.datetime | None = None) -> dict[str, Any]:
+    finished = finished or dt.datetime.now(dt.UTC)
+    o = session.options
+    cases = []
+    for outcome in session.outcomes.values():
+        cases.append(
+            {
+                "case_id": outcome.case.id,
+                "suite": outcome.case.suite,
+                "model": outcome.case.model,
+                "config": outcome.case.config.name,
+                "backend": outcome.case.backend,
+                "is_reference": outcome.case.is_reference,
+                "status": outcome.status,
+                "message": outcome.message,
+                "record": outcome.record.to_dict() if outcome.record is not None else None,
+                "verdicts": [v.to_dict() for v in outcome.verdicts],
+            }
+        )
+    return _clean(
+        {
+            "schema_version": RUN_SCHEMA_VERSION,
+            "started": session.started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "finished": finished.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "duration_s": (finished - session.started).total_seconds(),
+            "environment": session.environment,
+            "options": {
+                k: (str(v) if isinstance(v, Path) else dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v)
+                for k, v in dataclasses.asdict(o).items()
+            },
+            "baselines": {
+                suite: str(Path(o.baseline_dir) / f"{suite}.json") for suite in sorted(session.baselines)
+            },
+            "cases": cases,
+        }
+    )
+
+
+def write_run(session: OptbenchSession) -> Path:
+    run = build_run(session)
+    stamp = session.started.strftime("%Y%m%d-%H%M%S")
+    path = Path(session.options.results_dir) / f"run-{stamp}.json"
+    text = json.dumps(run, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return path
+
+
+def load_run(path: Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

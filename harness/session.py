@@ -1,0 +1,187 @@
+"""State of one optbench run: generates cases, measures and judges them, writes results and baselines."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from harness import baselines, env
+from harness.cache import Cache
+from harness.case import Case, generate_cases
+from harness.errors import OptbenchError
+from harness.gate import Status, Tolerances, Verdict, check_baseline, check_contract
+from harness.measure import Settings, default_timer, measure_case, reference_outputs
+from harness.record import Record
+from harness.report import json_report
+from harness.techniques.base import Context, Reference
+from model_zoo import MODELS
+from model_zoo.training import load_reference
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    models: tuple[str, ...] | None
+    configs: tuple[str, ...] | None
+    backends: tuple[str, ...] | None
+    update_baselines: bool
+    allow_new: bool
+    baseline_dir: Path
+    results_dir: Path
+    cache_dir: Path
+    threads: int
+    tolerances: Tolerances
+    throughput_time_s: float
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What became of one case: ``status`` is pass, fail, known, new, error or skipped."""
+
+    case: Case
+    status: str
+    record: Record | None = None
+    verdicts: list[Verdict] = dataclasses.field(default_factory=list)
+    message: str = ""
+
+
+class OptbenchSession:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.cache = Cache(options.cache_dir)
+        self.settings = Settings(options.threads, options.throughput_time_s)
+        self.outcomes: dict[str, Outcome] = {}
+        self.baselines: dict[str, baselines.BaselineFile | None] = {}
+        self.environment = env.capture(options.threads)
+        self.started = dt.datetime.now(dt.UTC)
+        self._references: dict[str, tuple[Reference, Any]] = {}
+        self._threads_set = False
+        self.run_file: Path | None = None
+        self.finish_error = ""
+
+    # -- collection -------------------------------------------------------------------------------------
+    def cases(self, suite: str) -> list[Case]:
+        o = self.options
+        return generate_cases(suite, o.models, o.configs, o.backends)
+
+    def load_baselines(self, suites: set[str]) -> None:
+        """Read every collected suite's baseline up front: a corrupt file stops the run before any work."""
+        for suite in sorted(suites):
+            path = baselines.baseline_path(self.options.baseline_dir, suite)
+            self.baselines[suite] = baselines.load(path)
+
+    # -- running ----------------------------------------------------------------------------------------
+    def _set_threads(self) -> None:
+        if not self._threads_set:
+            torch.set_num_threads(self.options.threads)
+            self._threads_set = True
+
+    def reference(self, model: str) -> tuple[Reference, Any]:
+        if model not in self._references:
+            spec = MODELS.get(model)
+            ref = load_reference(spec, self.cache)
+            self._references[model] = (ref, reference_outputs(ref))
+        return self._references[model]
+
+    def run(self, case: Case, benchmark: Any) -> None:
+        """Measure and judge one case; fail the calling test with one message per failed check."""
+        self._set_threads()
+        try:
+            ref, ref_out = self.reference(case.model)
+            ref_record = None
+            ref_outcome = self.outcomes.get(case.reference_id)
+            if ref_outcome is not None:
+                ref_record = ref_outcome.record
+            record = measure_case(
+                case, ref, ref_out, self.settings, Context(self.cache, self.options.threads),
+                timer=_benchmark_timer(benchmark, case), reference_record=ref_record,
+            )
+        except OptbenchError as exc:
+            message = str(exc) if str(exc).startswith(case.id) else f"{case.id}: {exc}"
+            self.outcomes[case.id] = Outcome(case, "error", message=message)
+            pytest.fail(message, pytrace=False)
+        benchmark.extra_info.update({"case": case.id, "speedup": record.speedup, "quality": record.quality.value})
+        outcome = self.judge(case, record)
+        self.outcomes[case.id] = outcome
+        if outcome.status == "fail":
+            pytest.fail(outcome.message, pytrace=False)
+        if outcome.status == "known":
+            pytest.xfail(outcome.message)
+
+    def judge(self, case: Case, record: Record) -> Outcome:
+        baseline = self.baselines.get(case.suite)
+        entry = baseline.cases.get(case.id) if baseline is not None else None
+        metrics = record.metrics()
+        accepted = entry.accepted_failures if entry is not None else frozenset()
+        verdicts = check_contract(case.id, metrics, case.config.expectations(), accepted)
+        if entry is not None:
+            same_hw = env.same_hardware(baseline.environment, self.environment) if baseline else False
+            verdicts += check_baseline(case.id, metrics, entry.metrics, self.options.tolerances, same_hw)
+        failed = [v.message for v in verdicts if v.status is Status.FAIL]
+        known = [v.message for v in verdicts if v.status is Status.KNOWN]
+        if self.options.update_baselines:
+            # Accepting this run: checks are reported, not enforced; unmet contracts become accepted findings.
+            return Outcome(case, "pass", record, verdicts, "\n".join(failed + known))
+        if failed:
+            return Outcome(case, "fail", record, verdicts, "\n".join(failed))
+        if entry is None:
+            if self.options.allow_new:
+                return Outcome(case, "new", record, verdicts, f"{case.id}: new case (no baseline)")
+            path = baselines.baseline_path(self.options.baseline_dir, case.suite)
+            return Outcome(
+                case, "fail", record, verdicts,
+                f"{case.id}: no baseline in {path}; accept it with --optbench-update-baselines, "
+                "or run with --optbench-allow-new",
+            )
+        if known:
+            return Outcome(case, "known", record, verdicts, "\n".join(known))
+        return Outcome(case, "pass", record, verdicts)
+
+    def skipped(self, case: Case, reason: str) -> None:
+        self.outcomes.setdefault(case.id, Outcome(case, "skipped", message=reason))
+
+    # -- finishing --------------------------------------------------------------------------------------
+    def finish(self) -> Path | None:
+        """Write the run's JSON record and, when asked, the updated baselines. Returns the run file."""
+        if not self.outcomes:
+            return None
+        if self.options.update_baselines:
+            self._write_baselines()
+        return json_report.write_run(self)
+
+    def _write_baselines(self) -> None:
+        by_suite: dict[str, dict[str, baselines.BaselineEntry]] = {}
+        for outcome in self.outcomes.values():
+            if outcome.record is None:
+                continue
+            unmet = frozenset(
+                v.check for v in outcome.verdicts if v.source == "contract" and v.status in (Status.FAIL, Status.KNOWN)
+            )
+            entry = baselines.entry_from_record(outcome.record, unmet)
+            by_suite.setdefault(outcome.case.suite, {})[outcome.case.id] = entry
+        for suite, entries in by_suite.items():
+            path = baselines.baseline_path(self.options.baseline_dir, suite)
+            old = baselines.load(path)  # a corrupt file raises here and is left as it is
+            baselines.save(path, baselines.merged(old, suite, self.environment, entries))
+            logger.info("wrote baseline %s (%d cases updated)", path, len(entries))
+
+
+def _benchmark_timer(benchmark: Any, case: Case) -> Any:
+    """A Timer that runs the call through pytest-benchmark and returns its raw per-call samples."""
+
+    def timer(fn: Any) -> list[float]:
+        benchmark.group = f"{case.suite}: {case.model} on {case.backend}"
+        benchmark(fn)
+        stats = getattr(benchmark, "stats", None)
+        if benchmark.disabled or stats is None:
+            return default_timer(fn)  # benchmarking off (--benchmark-disable, xdist): still measure, our way
+        return list(stats.stats.data)
+
+    return timer

@@ -1,0 +1,113 @@
+"""Technique configs, their registry and the one verb ``apply(reference, config, ctx)``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar, TypeVar
+
+from harness.artifact import Artifact, ArtifactKind, Precision
+from harness.cache import Cache
+from harness.config import Config, require_range
+from harness.errors import RegistryError
+from harness.gate import Expectation
+from harness.registry import Registry
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from model_zoo.spec import Inputs, ModelSpec, Splits
+
+
+@dataclasses.dataclass
+class Reference:
+    """A zoo model trained (or loaded) in fp32, in eval mode, with the key of its weights and its data."""
+
+    spec: ModelSpec
+    module: nn.Module
+    key: str
+    splits: Splits
+
+    def calibration_inputs(self) -> Inputs:
+        """The first ``spec.calibration_size`` items of the training split: techniques never see the test split."""
+        n = min(self.spec.calibration_size, len(self.splits.train))
+        return self.splits.train.batch(0, n)
+
+
+@dataclasses.dataclass
+class Context:
+    """What a technique may use besides the reference: the cache and the thread count."""
+
+    cache: Cache
+    threads: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class TechniqueConfig(Config):
+    """Base of every technique config.
+
+    ``min_quality_retention`` is the technique's own quality contract: the share of the reference's quality
+    it promises to keep (accuracy ratio; mean cosine to the reference for embeddings).
+    """
+
+    min_quality_retention: float = 0.99
+    technique: ClassVar[str] = "base"
+
+    def validate(self) -> None:
+        require_range("min_quality_retention", self.min_quality_retention, 0.0, 1.0)
+
+    @property
+    def output_kind(self) -> ArtifactKind:
+        raise NotImplementedError
+
+    @property
+    def precision(self) -> Precision:
+        return Precision.FP32
+
+    def not_applicable(self, spec: ModelSpec) -> str | None:
+        """Why this config makes no sense for ``spec`` (no such case is generated), or None."""
+        return None
+
+    def expectations(self) -> list[Expectation]:
+        """The technique's contract, checked on every case it makes."""
+        return [Expectation("quality_retention", "quality.retention", ">=", self.min_quality_retention)]
+
+
+C = TypeVar("C", bound=TechniqueConfig)
+ApplyFn = Callable[[Reference, C, Context], Artifact]
+
+TECHNIQUES: Registry[type[TechniqueConfig]] = Registry("technique config")
+_APPLY: dict[type[TechniqueConfig], Callable[[Reference, TechniqueConfig, Context], Artifact]] = {}
+PRESETS: dict[str, Registry[TechniqueConfig]] = {}
+
+
+def register_technique(config_cls: type[C]) -> Callable[[ApplyFn[C]], ApplyFn[C]]:
+    """Register ``fn`` as the implementation of ``config_cls``; one implementation per config type."""
+
+    def deco(fn: ApplyFn[C]) -> ApplyFn[C]:
+        TECHNIQUES.add(config_cls.__name__, config_cls)
+        _APPLY[config_cls] = fn  # type: ignore[assignment]
+        return fn
+
+    return deco
+
+
+def register_preset(suite: str, config: TechniqueConfig) -> TechniqueConfig:
+    """Add a named config to a suite's matrix; names are unique within a suite."""
+    return PRESETS.setdefault(suite, Registry(f"{suite} preset")).add(config.name, config)
+
+
+def presets(suite: str) -> Registry[TechniqueConfig]:
+    if suite not in PRESETS:
+        raise RegistryError(f"unknown suite {suite!r}; expected one of: {', '.join(sorted(PRESETS))}")
+    return PRESETS[suite]
+
+
+def apply(reference: Reference, config: TechniqueConfig, ctx: Context) -> Artifact:
+    """Apply the technique registered for ``type(config)`` to ``reference``."""
+    fn = _APPLY.get(type(config))
+    if fn is None:
+        raise RegistryError(
+            f"no technique registered for {type(config).__name__}; expected one of: {', '.join(TECHNIQUES.names())}"
+        )
+    return fn(reference, config, ctx)

@@ -1,0 +1,90 @@
+"""ModelSpec: how to build a model, its data, its quality metric, example inputs and training recipe."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.metrics.quality import QualityMetric
+from harness.registry import Registry
+
+Inputs = tuple[torch.Tensor, ...]
+
+
+class Task(enum.StrEnum):
+    CLASSIFICATION = "classification"
+    EMBEDDING = "embedding"
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """One split: model inputs (a tuple of tensors, batch first) and targets (labels) where the task has them."""
+
+    inputs: Inputs
+    targets: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.inputs[0].shape[0])
+
+    def batch(self, start: int, stop: int) -> Inputs:
+        return tuple(t[start:stop] for t in self.inputs)
+
+
+@dataclasses.dataclass(frozen=True)
+class Splits:
+    """train / val / test with a fixed seed; ``extra`` carries task data such as sentence pairs."""
+
+    train: Split
+    val: Split
+    test: Split
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainRecipe:
+    """How a zoo model is trained; every field is part of the weights' cache key."""
+
+    epochs: int
+    lr: float
+    batch_size: int
+    weight_decay: float = 0.0
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Everything optbench needs to know about one model of the zoo.
+
+    ``version`` is bumped by hand when weights change for a reason the cache key cannot see.
+    """
+
+    name: str
+    task: Task
+    build: Callable[[], nn.Module]
+    data: Callable[[], Splits]
+    example_inputs: Callable[[int], Inputs]
+    quality: QualityMetric
+    recipe: TrainRecipe | None
+    input_names: tuple[str, ...]
+    throughput_batch: int = 32
+    calibration_size: int = 64
+    description: str = ""
+    version: str = "1"
+    tags: frozenset[str] = frozenset()  # e.g. {"conv"}: lets a technique say a model is out of its scope
+
+
+MODELS: Registry[ModelSpec] = Registry("model")
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add a spec to the zoo; a second model with the same name is refused."""
+    return MODELS.add(spec.name, spec)
