@@ -1,0 +1,76 @@
+"""digits_cnn: a small conv net on scikit-learn's 8×8 digits, the zoo's fastest classification model.
+
+Small enough to train in seconds, so it serves as the default model for quick technique and backend checks.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+from harness.metrics.quality import Accuracy
+from model_zoo.datasets import digits_splits, take
+from model_zoo.spec import Inputs, ModelSpec, Splits, Task, TrainRecipe, register_model
+
+logger = logging.getLogger(__name__)
+
+NUM_CLASSES = 10
+
+
+class DigitsCNN(nn.Module):
+    """Three 3×3 conv layers with max-pooling, then a two-layer classifier head; about 40 k parameters."""
+
+    def __init__(self, num_classes: int = NUM_CLASSES) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 8x8 -> 4x4
+            nn.Conv2d(32, 64, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # 4x4 -> 2x2
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(64 * 2 * 2, 64),
+            nn.ReLU(),
+            nn.Linear(64, num_classes),
+        )
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Logits (B, 10) for images (B, 1, 8, 8) in [0, 1]."""
+        return self.classifier(self.features(pixels))
+
+
+def build() -> DigitsCNN:
+    return DigitsCNN()
+
+
+def data() -> Splits:
+    return digits_splits(8)
+
+
+def example_inputs(batch: int) -> Inputs:
+    """``batch`` real training images (repeated when ``batch`` exceeds the split)."""
+    return take(data().train, batch)
+
+
+SPEC = register_model(
+    ModelSpec(
+        name="digits_cnn",
+        task=Task.CLASSIFICATION,
+        build=build,
+        data=data,
+        example_inputs=example_inputs,
+        quality=Accuracy(),
+        recipe=TrainRecipe(epochs=12, lr=3e-3, batch_size=32, weight_decay=1e-4, seed=0),
+        input_names=("pixels",),
+        throughput_batch=64,
+        description="3-layer CNN on 8x8 digits (~40k params)",
+        tags=frozenset({"conv"}),
+    )
+)
