@@ -53,7 +53,9 @@ class Config:
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(fields))
         if unknown:
-            raise ConfigError(f"unknown field(s) for {cls.__name__}: {', '.join(unknown)}; expected {', '.join(fields)}")
+            raise ConfigError(
+                f"unknown field(s) for {cls.__name__}: {', '.join(unknown)}; expected {', '.join(fields)}"
+            )
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if isinstance(value, list):

@@ -54,7 +54,8 @@ def check_finite(out: np.ndarray, case_id: str) -> None:
     if bad.any():
         kind = "NaN" if np.isnan(out).any() else "Inf"
         raise ModelOutputError(
-            f"{case_id}: model output contains {kind} in {int(bad.sum())} of {out.shape[0]} rows; expected finite values"
+            f"{case_id}: model output contains {kind} in {int(bad.sum())} of {out.shape[0]} rows; "
+            "expected finite values"
         )
 
 

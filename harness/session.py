@@ -106,7 +106,9 @@ class OptbenchSession:
         except OptbenchError as exc:
             message = str(exc) if str(exc).startswith(case.id) else f"{case.id}: {exc}"
             self.outcomes[case.id] = Outcome(case, "error", message=message)
-            pytest.fail(message, pytrace=False)
+            record = None
+        if record is None:
+            pytest.fail(self.outcomes[case.id].message, pytrace=False)
         benchmark.extra_info.update({"case": case.id, "speedup": record.speedup, "quality": record.quality.value})
         outcome = self.judge(case, record)
         self.outcomes[case.id] = outcome

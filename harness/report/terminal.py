@@ -62,8 +62,19 @@ def rows(run: dict[str, Any]) -> list[tuple[str, ...]]:
     return out
 
 
+def skipped_summary(run: dict[str, Any]) -> list[str]:
+    """Skipped cases, one line per distinct reason (a missing GPU skips a whole column of the matrix)."""
+    counts: dict[str, int] = {}
+    for case in run["cases"]:
+        if case["status"] == "skipped":
+            counts[case["message"]] = counts.get(case["message"], 0) + 1
+    return [f"skipped {n} case{'s' if n > 1 else ''}: {reason}" for reason, n in counts.items()]
+
+
 def render(run: dict[str, Any]) -> list[str]:
-    table = [COLUMNS, *rows(run)]
+    """The table of measured cases, then one line per reason cases were skipped."""
+    shown = {"cases": [c for c in run["cases"] if c["status"] != "skipped"]}
+    table = [COLUMNS, *rows(shown)]
     widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
     lines = []
     for idx, row in enumerate(table):
@@ -71,4 +82,4 @@ def render(run: dict[str, Any]) -> list[str]:
         lines.append("  ".join(cells))
         if idx == 0:
             lines.append("  ".join("-" * w for w in widths))
-    return lines
+    return lines + skipped_summary(run)

@@ -1,0 +1,123 @@
+"""ONNX Runtime quantization steps behind the ORT int8 configs: pre-processing, calibration, quantizing, proof.
+
+Kept apart from the configs so that ``quantization.py`` stays a readable list of what each config means.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnx
+
+from harness.onnx_export import FLOAT_COMPUTE_OPS, count_ops, is_int8_compute_op, is_int8_op
+
+if TYPE_CHECKING:
+    from model_zoo.spec import Inputs
+
+logger = logging.getLogger(__name__)
+
+CALIBRATION_BATCH = 16  # samples per calibration run: bounds memory, and part of a static model's cache key
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """ORT's calibrators print progress ("Collecting tensor data...") on stdout; keep it out of test output."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+def preprocess(src: Path, dst: Path) -> None:
+    """ORT's recommended pre-pass (shape inference, graph cleanup); the symbolic shape step breaks on transformer
+    exports, so it is skipped."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with _quiet():
+        quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+
+
+def quantize_dynamic(src: Path, dst: Path, *, per_channel: bool, op_types: tuple[str, ...], weight_type: str) -> None:
+    """Int8 weights, activations quantized at run time (DynamicQuantizeLinear → MatMulInteger/ConvInteger)."""
+    from onnxruntime.quantization import QuantType
+    from onnxruntime.quantization import quantize_dynamic as ort_quantize_dynamic
+
+    with tempfile.TemporaryDirectory(prefix="optbench-quant-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        preprocess(src, pre)
+        with _quiet():
+            ort_quantize_dynamic(str(pre), str(dst), op_types_to_quantize=list(op_types), per_channel=per_channel,
+                                 weight_type=QuantType[weight_type])
+
+
+class _Reader:
+    """Feeds calibration inputs to ORT in chunks, as numpy arrays of the model's input types."""
+
+    def __init__(self, model: Path, inputs: Inputs, input_names: tuple[str, ...]) -> None:
+        graph_inputs = onnx.load(str(model), load_external_data=False).graph.input
+        types = {i.name: onnx.helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type) for i in graph_inputs}
+        arrays = {name: t.detach().cpu().numpy() for name, t in zip(input_names, inputs, strict=True) if name in types}
+        n = len(inputs[0])
+        self._chunks = iter([
+            {name: np.ascontiguousarray(a[i:i + CALIBRATION_BATCH].astype(types[name])) for name, a in arrays.items()}
+            for i in range(0, n, CALIBRATION_BATCH)
+        ])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._chunks, None)
+
+
+def quantize_static(
+    src: Path, dst: Path, calibration: Inputs, input_names: tuple[str, ...], *, calibration_method: str,
+    per_channel: bool, quant_format: str, activation_type: str, weight_type: str, op_types: tuple[str, ...] | None,
+    percentile: float,
+) -> None:
+    """Int8 weights and activations with ranges calibrated on ``calibration`` (training data only)."""
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType
+    from onnxruntime.quantization import quantize_static as ort_quantize_static
+
+    class Reader(_Reader, CalibrationDataReader):  # ORT type-checks the reader's base class
+        pass
+
+    extra: dict[str, Any] = {"CalibPercentile": percentile} if calibration_method == "Percentile" else {}
+    with tempfile.TemporaryDirectory(prefix="optbench-quant-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        preprocess(src, pre)
+        with _quiet():
+            ort_quantize_static(
+                str(pre), str(dst), Reader(pre, calibration, input_names), quant_format=QuantFormat[quant_format],
+                op_types_to_quantize=list(op_types) if op_types is not None else None, per_channel=per_channel,
+                activation_type=QuantType[activation_type], weight_type=QuantType[weight_type],
+                calibrate_method=CalibrationMethod[calibration_method], extra_options=extra,
+            )
+
+
+def optimized_op_counts(path: Path, threads: int) -> dict[str, int]:
+    """Op counts of the graph ORT's CPU provider actually runs, after its fusions (QDQ pairs → QLinearConv...)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3  # it warns that a saved ENABLE_ALL graph is hardware specific: we only count it
+    with tempfile.TemporaryDirectory(prefix="optbench-opt-") as tmp:
+        opts.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+        ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return count_ops(Path(opts.optimized_model_filepath))
+
+
+def int8_proof(path: Path, threads: int) -> dict[str, float]:
+    """Measured evidence of int8: int8 ops in the file (total and per type), int8 kernels and float matmul/conv
+    left in the graph ORT runs after optimizing it."""
+    in_file = {op: n for op, n in count_ops(path).items() if is_int8_op(op)}
+    optimized = optimized_op_counts(path, threads)
+    proof: dict[str, float] = {"int8_ops": float(sum(in_file.values()))}
+    proof.update({f"int8_ops.{op}": float(n) for op, n in in_file.items()})
+    proof["int8_kernels"] = float(sum(n for op, n in optimized.items() if is_int8_compute_op(op)))
+    proof["float_matmul_conv_kernels"] = float(sum(n for op, n in optimized.items() if op in FLOAT_COMPUTE_OPS))
+    return proof

@@ -1,0 +1,296 @@
+"""Post-training quantization and half precision: torch dynamic int8, ONNX Runtime dynamic and static int8, fp16/bf16.
+
+Each config is registered with its ``apply``; the presets of the "quantization" suite are at the bottom with the
+measurements that chose them. Every int8 config adds a contract that int8 really appears in what it makes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import logging
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from harness.artifact import Artifact, ArtifactKind, Precision
+from harness.cache import make_key
+from harness.config import require_choice, require_range
+from harness.errors import ConfigError
+from harness.gate import Expectation
+from harness.onnx_export import cached_export, validate_onnx
+from harness.techniques import _ort_quant
+from harness.techniques.base import Context, Reference, TechniqueConfig, register_preset, register_technique
+
+if TYPE_CHECKING:
+    from model_zoo.spec import ModelSpec
+
+logger = logging.getLogger(__name__)
+
+SUITE = "quantization"
+INT8_TYPES = ("QInt8", "QUInt8")
+CALIBRATION_METHODS = ("MinMax", "Entropy", "Percentile")
+QUANT_FORMATS = ("QDQ", "QOperator")
+# ORT's dynamic quantizer handles these (its IntegerOpsRegistry, plus Gemm which it rewrites to MatMulInteger).
+DYNAMIC_OP_TYPES = ("MatMul", "Gemm", "Conv", "Attention", "LSTM", "Gather", "EmbedLayerNormalization", "Transpose")
+
+
+def _require_bool(field: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"`{field}` must be true or false, got {value!r}")
+
+
+def _require_op_types(field: str, value: object, allowed: tuple[str, ...] | None) -> None:
+    """A non-empty tuple of ONNX op type names, each in ``allowed`` when given."""
+    if not isinstance(value, tuple) or not value or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"`{field}` must be a non-empty list of ONNX op types, got {value!r}")
+    bad = [v for v in value if allowed is not None and v not in allowed]
+    if bad:
+        raise ConfigError(f"`{field}` must hold op types among {', '.join(allowed or ())}; got {', '.join(bad)}")
+
+
+def _int8_contract(proof_key: str) -> Expectation:
+    return Expectation(f"{proof_key}_present", f"proof.{proof_key}", ">=", 1.0)
+
+
+def _artifact_key(reference: Reference, config: TechniqueConfig, *extra: object) -> str:
+    """Key of what a config makes: its fields except the preset name and the contract, plus what it was made from."""
+    fields = {k: v for k, v in config.to_dict().items() if k not in ("name", "min_quality_retention")}
+    return make_key(reference.key, fields, *extra)
+
+
+@contextlib.contextmanager
+def _quiet_torch_ao() -> Iterator[None]:
+    """torch 2.13 warns that torch.ao.quantization, and the quantized tensors it makes, are deprecated."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated",
+                                category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel",
+                                category=UserWarning)
+        yield
+
+
+# --- torch dynamic int8 ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class TorchDynamicInt8Config(TechniqueConfig):
+    """nn.Linear weights in int8, activations quantized per call, run by torch eager on the CPU."""
+
+    technique = "quantization"
+
+    @property
+    def output_kind(self) -> ArtifactKind:
+        return ArtifactKind.TORCH_QUANTIZED
+
+    @property
+    def precision(self) -> Precision:
+        return Precision.INT8
+
+    def expectations(self) -> list[Expectation]:
+        return [*super().expectations(), _int8_contract("quantized_modules")]
+
+
+@register_technique(TorchDynamicInt8Config)
+def torch_dynamic_int8(reference: Reference, config: TorchDynamicInt8Config, ctx: Context) -> Artifact:
+    """Quantize a copy of the reference with ``torch.ao.quantization.quantize_dynamic``.
+
+    torch 2.13 still ships this API for CPU dynamic int8 (deprecated in favour of torchao); torchao's int8
+    paths measured far slower than fp32 on these AVX2 machines without VNNI, so the fbgemm kernels are used.
+    """
+    with _quiet_torch_ao():
+        from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantLinear
+
+        module = torch.ao.quantization.quantize_dynamic(copy.deepcopy(reference.module), {nn.Linear},
+                                                        dtype=torch.qint8)
+    count = sum(isinstance(m, DynamicQuantLinear) for m in module.modules())
+    return Artifact(ArtifactKind.TORCH_QUANTIZED, Precision.INT8, key=_artifact_key(reference, config,
+                    torch.__version__), module=module.eval(), proof={"quantized_modules": float(count)})
+
+
+# --- ONNX Runtime int8 ----------------------------------------------------------------------------------------------
+
+
+def reference_onnx(reference: Reference, ctx: Context) -> Path:
+    """The reference exported to ONNX (cached on its key) from a batch-2 example of its spec."""
+    return cached_export(reference.key, reference.module, reference.spec.example_inputs(2),
+                         reference.spec.input_names, ctx.cache)
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return str(onnxruntime.__version__)
+
+
+@dataclasses.dataclass(frozen=True)
+class OrtDynamicInt8Config(TechniqueConfig):
+    """ORT dynamic int8: weights of ``op_types`` quantized offline, activations at run time.
+
+    ``per_channel`` gives each output channel its own weight scale (MiniLM: cosine 0.994 vs 0.969 per tensor).
+    Conv in ``op_types`` makes ConvInteger, which is several times slower than float Conv on AVX2 CPUs.
+    """
+
+    per_channel: bool = False
+    op_types: tuple[str, ...] = ("MatMul", "Gemm")
+    weight_type: str = "QInt8"
+    technique = "quantization"
+
+    def validate(self) -> None:
+        super().validate()
+        _require_bool("per_channel", self.per_channel)
+        _require_op_types("op_types", self.op_types, DYNAMIC_OP_TYPES)
+        require_choice("weight_type", self.weight_type, INT8_TYPES)
+
+    @property
+    def output_kind(self) -> ArtifactKind:
+        return ArtifactKind.ONNX_MODEL
+
+    @property
+    def precision(self) -> Precision:
+        return Precision.INT8
+
+    def not_applicable(self, spec: ModelSpec) -> str | None:
+        if "Conv" in self.op_types and "conv" not in spec.tags:
+            return f"{self.name} quantizes Conv and {spec.name} has no convolutions"
+        return None
+
+    def expectations(self) -> list[Expectation]:
+        return [*super().expectations(), _int8_contract("int8_ops"), _int8_contract("int8_kernels")]
+
+
+@register_technique(OrtDynamicInt8Config)
+def ort_dynamic_int8(reference: Reference, config: OrtDynamicInt8Config, ctx: Context) -> Artifact:
+    """Export the reference, quantize it with ORT's dynamic quantizer; both steps are cached."""
+    fp32 = reference_onnx(reference, ctx)
+    key = _artifact_key(reference, config, fp32.stem, _ort_version())
+    path = ctx.cache.get_or_create(
+        ctx.cache.path("quantized", key, ".onnx"),
+        lambda tmp: _ort_quant.quantize_dynamic(fp32, tmp, per_channel=config.per_channel, op_types=config.op_types,
+                                                weight_type=config.weight_type),
+        validate_onnx,
+    )
+    return Artifact(ArtifactKind.ONNX_MODEL, Precision.INT8, key=key, onnx_path=path,
+                    proof=_ort_quant.int8_proof(path, ctx.threads))
+
+
+@dataclasses.dataclass(frozen=True)
+class OrtStaticInt8Config(TechniqueConfig):
+    """ORT static int8: activation ranges calibrated on training inputs, QDQ nodes that ORT fuses to int8 kernels.
+
+    ``activation_type`` QUInt8 (u8 activations × s8 weights) is ORT's fast path on AVX2 without VNNI; s8×s8
+    measured 5-10x slower there. ``op_types`` defaults to the matmul/conv family: quantizing every op (Add, Mul,
+    Softmax...) drops MiniLM's cosine to 0.44 and gains no speed on the CNN. None quantizes all that ORT can.
+    "Entropy" is accepted but, through ``quantize_static``, ORT uses 128 histogram bins for 128 quantized bins,
+    so its search has one candidate and the ranges equal MinMax's (measured identical scales on MiniLM).
+    """
+
+    calibration_method: str = "MinMax"
+    per_channel: bool = True
+    quant_format: str = "QDQ"
+    activation_type: str = "QUInt8"
+    weight_type: str = "QInt8"
+    op_types: tuple[str, ...] | None = ("Conv", "MatMul", "Gemm")
+    percentile: float = 99.999  # used by "Percentile" only
+    technique = "quantization"
+
+    def validate(self) -> None:
+        super().validate()
+        require_choice("calibration_method", self.calibration_method, CALIBRATION_METHODS)
+        _require_bool("per_channel", self.per_channel)
+        require_choice("quant_format", self.quant_format, QUANT_FORMATS)
+        require_choice("activation_type", self.activation_type, INT8_TYPES)
+        require_choice("weight_type", self.weight_type, INT8_TYPES)
+        if self.activation_type == "QInt8" and self.weight_type == "QUInt8":
+            raise ConfigError("`weight_type` QUInt8 needs `activation_type` QUInt8; ORT has no s8 × u8 kernels")
+        if self.op_types is not None:
+            _require_op_types("op_types", self.op_types, None)
+        require_range("percentile", self.percentile, 90.0, 100.0, low_open=True)
+
+    @property
+    def output_kind(self) -> ArtifactKind:
+        return ArtifactKind.ONNX_MODEL
+
+    @property
+    def precision(self) -> Precision:
+        return Precision.INT8
+
+    def expectations(self) -> list[Expectation]:
+        return [*super().expectations(), _int8_contract("int8_ops"), _int8_contract("int8_kernels")]
+
+
+@register_technique(OrtStaticInt8Config)
+def ort_static_int8(reference: Reference, config: OrtStaticInt8Config, ctx: Context) -> Artifact:
+    """Export the reference, calibrate on ``reference.calibration_inputs()`` (training split), quantize; cached."""
+    fp32 = reference_onnx(reference, ctx)
+    calibration = reference.calibration_inputs()
+    key = _artifact_key(reference, config, fp32.stem, _ort_version(), len(calibration[0]), _ort_quant.CALIBRATION_BATCH)
+    path = ctx.cache.get_or_create(
+        ctx.cache.path("quantized", key, ".onnx"),
+        lambda tmp: _ort_quant.quantize_static(
+            fp32, tmp, calibration, reference.spec.input_names, calibration_method=config.calibration_method,
+            per_channel=config.per_channel, quant_format=config.quant_format, activation_type=config.activation_type,
+            weight_type=config.weight_type, op_types=config.op_types, percentile=config.percentile,
+        ),
+        validate_onnx,
+    )
+    return Artifact(ArtifactKind.ONNX_MODEL, Precision.INT8, key=key, onnx_path=path,
+                    proof=_ort_quant.int8_proof(path, ctx.threads))
+
+
+# --- half precision -------------------------------------------------------------------------------------------------
+
+_HALF_DTYPES = {"fp16": (torch.float16, Precision.FP16), "bf16": (torch.bfloat16, Precision.BF16)}
+
+
+@dataclasses.dataclass(frozen=True)
+class HalfPrecisionConfig(TechniqueConfig):
+    """Every float parameter and buffer cast to fp16 or bf16; integer inputs (token ids) are left as they are."""
+
+    dtype: str = "bf16"
+    technique = "quantization"
+
+    def validate(self) -> None:
+        super().validate()
+        require_choice("dtype", self.dtype, tuple(_HALF_DTYPES))
+
+    @property
+    def output_kind(self) -> ArtifactKind:
+        return ArtifactKind.TORCH_MODULE
+
+    @property
+    def precision(self) -> Precision:
+        return _HALF_DTYPES[self.dtype][1]
+
+
+@register_technique(HalfPrecisionConfig)
+def half_precision(reference: Reference, config: HalfPrecisionConfig, ctx: Context) -> Artifact:
+    """A copy of the reference in the half dtype; proof is the share of float parameters now in it."""
+    dtype, precision = _HALF_DTYPES[config.dtype]
+    module = copy.deepcopy(reference.module).to(dtype).eval()
+    floats = [p for p in module.parameters() if p.is_floating_point()]
+    share = sum(p.numel() for p in floats if p.dtype == dtype) / max(1, sum(p.numel() for p in floats))
+    return Artifact(ArtifactKind.TORCH_MODULE, precision, key=_artifact_key(reference, config, torch.__version__),
+                    module=module, proof={"half_params_share": share})
+
+
+# --- presets of the "quantization" suite -----------------------------------------------------------------------------
+
+for _preset in (
+    TorchDynamicInt8Config(name="torch_dynamic_int8"),
+    HalfPrecisionConfig(name="bf16", dtype="bf16"),
+    HalfPrecisionConfig(name="fp16", dtype="fp16"),  # only CUDA backends run fp16, so it has no CPU cases
+    OrtDynamicInt8Config(name="ort_dynamic_int8_per_tensor", per_channel=False),
+    OrtDynamicInt8Config(name="ort_dynamic_int8_per_channel", per_channel=True),
+    # Shows the trap: ConvInteger made a ResNet on 32x32 inputs ~4x slower than fp32 on AVX2 without VNNI.
+    OrtDynamicInt8Config(name="ort_dynamic_int8_conv", per_channel=False, op_types=("Conv", "MatMul", "Gemm")),
+    OrtStaticInt8Config(name="ort_static_int8_minmax", calibration_method="MinMax"),
+    # Percentile rather than Entropy: Entropy through quantize_static equals MinMax (see OrtStaticInt8Config).
+    OrtStaticInt8Config(name="ort_static_int8_percentile", calibration_method="Percentile"),
+):
+    register_preset(SUITE, _preset)

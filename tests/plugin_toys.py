@@ -1,0 +1,119 @@
+"""Tiny models, a toy technique and a toy suite for the plugin's pytester tests.
+
+They are registered only for the duration of a test (``registered()``), so a run that collects both tests/ and
+suites/ never sees them in the real suites.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from harness.artifact import Artifact, ArtifactKind
+from harness.cache import make_key
+from harness.metrics.quality import Accuracy
+from harness.techniques import base as tbase
+from harness.techniques.base import Context, Reference, TechniqueConfig
+from model_zoo.spec import MODELS, ModelSpec, Split, Splits, Task, TrainRecipe
+
+
+def _data() -> Splits:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(160, 4, generator=g)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long().numpy()
+
+    def split(a: int, b: int) -> Split:
+        return Split((x[a:b],), y[a:b])
+
+    return Splits(split(0, 96), split(96, 128), split(128, 160))
+
+
+def _examples(batch: int) -> tuple[torch.Tensor, ...]:
+    return (torch.randn(batch, 4, generator=torch.Generator().manual_seed(batch)),)
+
+
+class ToyMLP(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class NaNMLP(ToyMLP):
+    """Trains normally; in eval mode its outputs are NaN, like a model an optimization broke."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        return out if self.training else out * float("nan")
+
+
+class EighMLP(ToyMLP):
+    """Runs in eager mode, but calls an op (a symmetric eigen-solve) that has no ONNX translation."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) + 0.0 * torch.linalg.eigvalsh(x.T @ x).sum()
+
+
+def _spec(name: str, build: type[nn.Module]) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        task=Task.CLASSIFICATION,
+        build=build,
+        data=_data,
+        example_inputs=_examples,
+        quality=Accuracy(),
+        recipe=TrainRecipe(epochs=30, lr=0.05, batch_size=32),
+        input_names=("x",),
+        throughput_batch=16,
+        calibration_size=16,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class NoisyConfig(TechniqueConfig):
+    """Adds seeded Gaussian noise to every weight: a technique that really costs accuracy."""
+
+    scale: float = 0.0
+    technique = "toy"
+
+    @property
+    def output_kind(self) -> ArtifactKind:
+        return ArtifactKind.TORCH_MODULE
+
+
+def apply_noisy(ref: Reference, config: NoisyConfig, ctx: Context) -> Artifact:
+    module = copy.deepcopy(ref.module)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * config.scale)
+    return Artifact(ArtifactKind.TORCH_MODULE, config.precision, make_key(ref.key, config.to_dict()), module=module)
+
+
+SPECS = [_spec("toy_mlp", ToyMLP), _spec("toy_nan", NaNMLP), _spec("toy_unexportable", EighMLP)]
+PRESETS = [NoisyConfig(name="gentle", scale=0.0), NoisyConfig(name="harsh", scale=3.0)]
+
+
+@contextlib.contextmanager
+def registered() -> Iterator[None]:
+    """Register the toys for the length of a test, then remove every trace of them."""
+    for spec in SPECS:
+        MODELS.add(spec.name, spec)
+    tbase.register_technique(NoisyConfig)(apply_noisy)
+    for cfg in PRESETS:
+        tbase.register_preset("toy", cfg)
+    try:
+        yield
+    finally:
+        for spec in SPECS:
+            MODELS.remove(spec.name)
+        tbase.TECHNIQUES.remove(NoisyConfig.__name__)
+        tbase._APPLY.pop(NoisyConfig, None)
+        tbase.PRESETS.pop("toy", None)

@@ -1,0 +1,197 @@
+"""Quantization configs: validation naming the field, round trips, presets, and each config's artifact on toys."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from harness.artifact import Artifact, ArtifactKind, Precision
+from harness.backends.base import BackendContext
+from harness.backends.onnxruntime import OnnxRuntime
+from harness.backends.torch_eager import TorchEager
+from harness.errors import ConfigError
+from harness.techniques import TECHNIQUES, apply, presets
+from harness.techniques.quantization import (
+    HalfPrecisionConfig,
+    OrtDynamicInt8Config,
+    OrtStaticInt8Config,
+    TorchDynamicInt8Config,
+)
+from model_zoo.spec import Split
+
+QUANT_PRESETS = presets("quantization")
+
+
+@pytest.mark.parametrize(
+    ("cls", "changes", "message"),
+    [
+        (OrtStaticInt8Config, {"calibration_method": "foo"},
+         "`calibration_method` must be one of MinMax, Entropy, Percentile; got 'foo'"),
+        (OrtStaticInt8Config, {"per_channel": 1}, "`per_channel` must be true or false, got 1"),
+        (OrtStaticInt8Config, {"quant_format": "QX"}, "`quant_format` must be one of QDQ, QOperator; got 'QX'"),
+        (OrtStaticInt8Config, {"activation_type": "U8"}, "`activation_type` must be one of QInt8, QUInt8; got 'U8'"),
+        (OrtStaticInt8Config, {"weight_type": "S8"}, "`weight_type` must be one of QInt8, QUInt8; got 'S8'"),
+        (OrtStaticInt8Config, {"activation_type": "QInt8", "weight_type": "QUInt8"}, "`weight_type` QUInt8 needs"),
+        (OrtStaticInt8Config, {"op_types": ("",)}, "`op_types` must be a non-empty list of ONNX op types"),
+        (OrtStaticInt8Config, {"op_types": ()}, "`op_types` must be a non-empty list of ONNX op types"),
+        (OrtStaticInt8Config, {"percentile": 50.0}, "`percentile` must be in (90, 100], got 50.0"),
+        (OrtDynamicInt8Config, {"per_channel": "yes"}, "`per_channel` must be true or false, got 'yes'"),
+        (OrtDynamicInt8Config, {"op_types": ("Softmax",)}, "`op_types` must hold op types among MatMul, Gemm"),
+        (OrtDynamicInt8Config, {"op_types": "MatMul"}, "`op_types` must be a non-empty list of ONNX op types"),
+        (OrtDynamicInt8Config, {"weight_type": "int8"}, "`weight_type` must be one of QInt8, QUInt8; got 'int8'"),
+        (HalfPrecisionConfig, {"dtype": "fp8"}, "`dtype` must be one of fp16, bf16; got 'fp8'"),
+        (TorchDynamicInt8Config, {"min_quality_retention": 1.5}, "`min_quality_retention` must be in [0, 1]"),
+        (TorchDynamicInt8Config, {"name": "has space"}, "`name` must be a non-empty slug"),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else None,
+)
+def test_validation_names_the_bad_field(cls, changes, message):
+    with pytest.raises(ConfigError) as info:
+        cls(**{"name": "c", **changes})
+    assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [c for _, c in QUANT_PRESETS.items()] + [OrtStaticInt8Config(name="all_ops", op_types=None, percentile=99.9)],
+    ids=lambda c: c.name,
+)
+def test_to_dict_round_trips(config):
+    data = config.to_dict()
+    assert type(config).from_dict(data) == config
+    assert data["type"] == type(config).__name__
+
+
+def test_presets_of_the_quantization_suite():
+    assert set(QUANT_PRESETS.names()) == {
+        "torch_dynamic_int8", "bf16", "fp16", "ort_dynamic_int8_per_tensor", "ort_dynamic_int8_per_channel",
+        "ort_dynamic_int8_conv", "ort_static_int8_minmax", "ort_static_int8_percentile",
+    }
+    assert {type(c).__name__ for _, c in QUANT_PRESETS.items()} <= set(TECHNIQUES.names())
+
+
+@pytest.mark.parametrize("config", [c for _, c in QUANT_PRESETS.items()], ids=lambda c: c.name)
+def test_int8_configs_promise_int8_in_their_proof(config):
+    metrics = {e.metric for e in config.expectations()}
+    assert "quality.retention" in metrics
+    if config.precision is Precision.INT8:
+        assert metrics & {"proof.int8_ops", "proof.quantized_modules"}
+        assert all(e.threshold == 1.0 for e in config.expectations() if e.metric.startswith("proof."))
+
+
+def test_dynamic_conv_config_needs_a_conv_model(make_reference):
+    conv = QUANT_PRESETS.get("ort_dynamic_int8_conv")
+    assert conv.not_applicable(make_reference("mlp").spec) == "ort_dynamic_int8_conv quantizes Conv and toy_mlp " \
+                                                              "has no convolutions"
+    assert conv.not_applicable(make_reference("cnn").spec) is None
+    assert QUANT_PRESETS.get("ort_dynamic_int8_per_tensor").not_applicable(make_reference("mlp").spec) is None
+
+
+def test_dynamic_op_types_are_ones_ort_quantizes():
+    from onnxruntime.quantization.registry import IntegerOpsRegistry
+
+    from harness.techniques.quantization import DYNAMIC_OP_TYPES
+
+    assert set(DYNAMIC_OP_TYPES) <= set(IntegerOpsRegistry) | {"Gemm"}
+
+
+# --- artifacts on toy models ----------------------------------------------------------------------------------------
+
+
+def _outputs(artifact: Artifact, ref, tctx) -> np.ndarray:
+    backend = OnnxRuntime if artifact.kind is ArtifactKind.ONNX_MODEL else TorchEager
+    runner = backend(BackendContext(tctx.cache, threads=1)).prepare(artifact, ref.spec.example_inputs(2),
+                                                                     ref.spec.input_names)
+    return runner(ref.splits.val.inputs)
+
+
+def _assert_close_to_reference(out: np.ndarray, ref, min_cosine: float) -> None:
+    with torch.no_grad():
+        expected = ref.module(*ref.splits.val.inputs).numpy()
+    cosine = (out * expected).sum(1) / (np.linalg.norm(out, axis=1) * np.linalg.norm(expected, axis=1))
+    assert cosine.min() >= min_cosine, f"worst row cosine {cosine.min():.4f}"
+
+
+def test_torch_dynamic_int8_quantizes_a_copy(tctx, make_reference):
+    ref = make_reference("mlp")
+    artifact = apply(ref, QUANT_PRESETS.get("torch_dynamic_int8"), tctx)
+    assert (artifact.kind, artifact.precision) == (ArtifactKind.TORCH_QUANTIZED, Precision.INT8)
+    assert artifact.proof["quantized_modules"] == 3
+    assert all(type(m) is nn.Linear for m in ref.module.modules() if isinstance(m, nn.Linear))
+    _assert_close_to_reference(_outputs(artifact, ref, tctx), ref, 0.99)
+
+
+@pytest.mark.parametrize("name", ["ort_dynamic_int8_per_tensor", "ort_dynamic_int8_per_channel"])
+def test_ort_dynamic_int8_makes_integer_matmuls(name, tctx, make_reference):
+    ref = make_reference("mlp")
+    artifact = apply(ref, QUANT_PRESETS.get(name), tctx)
+    assert (artifact.kind, artifact.precision) == (ArtifactKind.ONNX_MODEL, Precision.INT8)
+    assert artifact.proof["int8_ops.MatMulInteger"] == 3 and artifact.proof["int8_kernels"] >= 3
+    assert artifact.proof["float_matmul_conv_kernels"] == 0
+    _assert_close_to_reference(_outputs(artifact, ref, tctx), ref, 0.99)
+
+
+def test_ort_dynamic_conv_makes_conv_integer(tctx, make_reference):
+    ref = make_reference("cnn")
+    artifact = apply(ref, QUANT_PRESETS.get("ort_dynamic_int8_conv"), tctx)
+    assert artifact.proof["int8_ops.ConvInteger"] == 2
+    _assert_close_to_reference(_outputs(artifact, ref, tctx), ref, 0.99)
+
+
+def test_ort_quantized_model_is_cached(tctx, monkeypatch, make_reference):
+    ref = make_reference("mlp")
+    config = QUANT_PRESETS.get("ort_dynamic_int8_per_tensor")
+    first = apply(ref, config, tctx)
+    monkeypatch.setattr("harness.techniques._ort_quant.quantize_dynamic", lambda *a, **k: pytest.fail("again"))
+    again = apply(ref, dataclasses.replace(config, name="renamed", min_quality_retention=0.5), tctx)
+    assert again.onnx_path == first.onnx_path and again.key == first.key
+
+
+@pytest.mark.parametrize("name", ["ort_static_int8_minmax", "ort_static_int8_percentile"])
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_ort_static_int8_runs_int8_kernels(name, model, tctx, make_reference):
+    ref = make_reference(model)
+    artifact = apply(ref, QUANT_PRESETS.get(name), tctx)
+    assert artifact.proof["int8_ops.QuantizeLinear"] >= 1 and artifact.proof["int8_ops.DequantizeLinear"] >= 1
+    assert artifact.proof["int8_kernels"] >= 3  # ORT fused the QDQ pairs into QLinearConv/QLinearMatMul/QGemm
+    _assert_close_to_reference(_outputs(artifact, ref, tctx), ref, 0.98)
+
+
+class _Tripwire(Split):
+    """A test split that fails the test when anything reads it."""
+
+    def __getattribute__(self, name: str):
+        if name in ("inputs", "targets", "batch"):
+            raise AssertionError("the technique read the test split")
+        return super().__getattribute__(name)
+
+
+def test_static_calibration_never_reads_the_test_split(tmp_path, make_reference):
+    from harness.cache import Cache
+    from harness.techniques.base import Context
+
+    ref = make_reference("mlp", test_split=_Tripwire((torch.zeros(1, 16),)))
+    config = OrtStaticInt8Config(name="all_ops", op_types=None)
+    artifact = apply(ref, config, Context(Cache(tmp_path), threads=1))
+    assert artifact.proof["int8_ops"] > 0
+
+
+@pytest.mark.parametrize(("name", "dtype"), [("bf16", torch.bfloat16), ("fp16", torch.float16)])
+def test_half_precision_casts_a_copy(name, dtype, tctx, make_reference):
+    ref = make_reference("embedder")
+    config = QUANT_PRESETS.get(name)
+    artifact = apply(ref, config, tctx)
+    assert artifact.precision is config.precision and artifact.kind is ArtifactKind.TORCH_MODULE
+    assert {p.dtype for p in artifact.module.parameters()} == {dtype}
+    assert {p.dtype for p in ref.module.parameters()} == {torch.float32}
+    assert artifact.proof["half_params_share"] == 1.0
+
+
+def test_bf16_runs_on_torch_eager_with_integer_inputs(tctx, make_reference):
+    ref = make_reference("embedder")
+    artifact = apply(ref, QUANT_PRESETS.get("bf16"), tctx)
+    _assert_close_to_reference(_outputs(artifact, ref, tctx), ref, 0.99)

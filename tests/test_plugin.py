@@ -1,0 +1,223 @@
+"""The plugin end to end, through pytester, on toy models registered for each test only."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests import plugin_toys
+
+SUITE = """
+import pytest
+
+pytestmark = pytest.mark.optbench_suite("toy")
+
+
+def test_toy(optbench, optbench_case, benchmark):
+    optbench.run(optbench_case, benchmark)
+"""
+
+FAST = ["-p", "no:cacheprovider", "--benchmark-max-time=0.01", "--benchmark-min-rounds=3",
+        "--optbench-throughput-time=0.01", "--optbench-threads=1"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _import_lazy_modules_once(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Run a toy case on torch and ONNX Runtime in this process first.
+
+    Training, export and quantization import parts of torch lazily; pytester's in-process runs drop the modules
+    they imported afterwards, and torch refuses to register its operator libraries a second time.
+    """
+    from harness.cache import Cache
+    from harness.case import Case
+    from harness.measure import Settings, measure_case, reference_outputs
+    from harness.techniques import REFERENCE, Context
+    from model_zoo.training import load_reference
+
+    cache = Cache(tmp_path_factory.mktemp("warm"))
+    with plugin_toys.registered():
+        ref = load_reference(plugin_toys.SPECS[0], cache)
+        for backend in ("torch_eager", "onnxruntime"):
+            case = Case("toy", ref.spec.name, REFERENCE, backend)
+            measure_case(case, ref, reference_outputs(ref), Settings(1, 0.01), Context(cache, 1),
+                         timer=lambda fn: [0.0])
+
+
+@pytest.fixture
+def toy(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory):
+    pytester.makepyfile(test_suite=SUITE)
+    cache = tmp_path_factory.mktemp("cache")
+    with plugin_toys.registered():
+
+        def run(*args: str) -> pytest.RunResult:
+            return pytester.runpytest(*FAST, f"--optbench-cache-dir={cache}", *args)
+
+        yield run
+
+
+def baseline_file(pytester: pytest.Pytester):
+    return pytester.path / "results" / "baselines" / "toy.json"
+
+
+def test_options_are_listed_in_help(pytester):
+    result = pytester.runpytest("--help")
+    out = result.stdout.str()
+    for option in ("--optbench-models=NAMES", "--optbench-update-baselines", "--optbench-threads=N",
+                   "--optbench-tolerance=NAME=VALUE", "--optbench-cache-dir=DIR"):
+        assert option in out
+    assert "speedup_rel (0.35)" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--optbench-models=nope"], "--optbench-models: unknown name 'nope'; expected one of: "),
+        (["--optbench-backends=tpu"], "--optbench-backends: unknown name 'tpu'; expected one of: "),
+        (["--optbench-configs=int3"], "--optbench-configs: unknown name 'int3'; expected one of: "),
+        (["--optbench-tolerance=speed=1"], "tolerance must be NAME=VALUE"),
+        (["--optbench-threads=0"], "expected a whole number >= 1, got '0'"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(toy, args, expected):
+    result = toy(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert expected in result.stderr.str()
+
+
+def test_unknown_model_error_lists_valid_names(toy):
+    result = toy("--optbench-models=nope")
+    err = result.stderr.str()
+    assert "toy_mlp" in err and "digits_cnn" in err
+
+
+def test_new_case_fails_without_baseline_and_passes_when_allowed(toy, pytester):
+    args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-configs=gentle")
+    result = toy(*args)
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*toy_mlp-gentle-torch_eager: no baseline in *toy.json*--optbench-update-baselines*"])
+    toy(*args, "--optbench-allow-new").assert_outcomes(passed=2)
+    assert not baseline_file(pytester).exists()
+
+
+def test_update_then_gate_twice_passes_and_writes_run_record(toy, pytester):
+    args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager")
+    result = toy(*args, "--optbench-update-baselines")
+    result.assert_outcomes(passed=3)
+    data = json.loads(baseline_file(pytester).read_text())
+    assert set(data["cases"]) == {"toy_mlp-fp32-torch_eager", "toy_mlp-gentle-torch_eager",
+                                  "toy_mlp-harsh-torch_eager"}
+    assert data["cases"]["toy_mlp-harsh-torch_eager"]["accepted_contract_failures"] == ["quality_retention"]
+    assert data["environment"]["threads"] == 1
+    for _ in range(2):
+        result = toy(*args)
+        result.assert_outcomes(passed=2, xfailed=1)  # harsh: a known, accepted contract failure
+    result.stdout.fnmatch_lines(["*optbench*", "case*p50 b1*speedup*verdict*", "toy_mlp-harsh-torch_eager*known*"])
+    runs = sorted((pytester.path / "results").glob("run-*.json"))
+    assert runs
+    run = json.loads(runs[-1].read_text())
+    statuses = {c["case_id"]: c["status"] for c in run["cases"]}
+    assert statuses == {"toy_mlp-fp32-torch_eager": "pass", "toy_mlp-gentle-torch_eager": "pass",
+                        "toy_mlp-harsh-torch_eager": "known"}
+    gentle = next(c for c in run["cases"] if c["config"] == "gentle")["record"]
+    assert gentle["latency"]["rounds"] >= 3 and gentle["speedup"] > 0
+    assert gentle["quality"]["retention"] == pytest.approx(1.0)
+
+
+def test_contract_failure_not_accepted_fails_the_case(toy, pytester):
+    args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager")
+    toy(*args, "--optbench-update-baselines").assert_outcomes(passed=3)
+    path = baseline_file(pytester)
+    data = json.loads(path.read_text())
+    data["cases"]["toy_mlp-harsh-torch_eager"]["accepted_contract_failures"] = []
+    path.write_text(json.dumps(data))
+    result = toy(*args)
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*toy_mlp-harsh-torch_eager: contract quality_retention not met*expected >= 0.99*"])
+
+
+def test_a_regression_beyond_tolerance_fails_with_one_message(toy, pytester):
+    args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-configs=gentle")
+    toy(*args, "--optbench-update-baselines").assert_outcomes(passed=2)
+    path = baseline_file(pytester)
+    data = json.loads(path.read_text())
+    data["cases"]["toy_mlp-gentle-torch_eager"]["metrics"]["quality.value"] = 1.5
+    data["cases"]["toy_mlp-gentle-torch_eager"]["metrics"]["size_bytes"] = 10
+    path.write_text(json.dumps(data))
+    result = toy(*args)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*toy_mlp-gentle-torch_eager: quality.value dropped beyond tolerance: baseline 1.5000, current *",
+    ])
+    result.stdout.fnmatch_lines(["*toy_mlp-gentle-torch_eager: size_bytes grew beyond tolerance: baseline 10*"])
+
+
+@pytest.mark.parametrize("content", ['{"schema_version": 1, "cases": {"a"', '{"schema_version": 7, "cases": {}}'])
+def test_corrupt_baseline_stops_the_run_and_is_left_untouched(toy, pytester, content):
+    path = baseline_file(pytester)
+    path.parent.mkdir(parents=True)
+    path.write_text(content)
+    for extra in ((), ("--optbench-update-baselines",)):
+        result = toy("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", *extra)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        assert f"baseline {path}" in result.stderr.str()
+        assert path.read_text() == content
+
+
+def test_nan_outputs_fail_the_case_with_that_message(toy):
+    result = toy("--optbench-models=toy_nan", "--optbench-backends=torch_eager", "--optbench-allow-new")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(["*model output contains NaN in 32 of 32 rows; expected finite values*"])
+
+
+def test_failed_export_fails_that_case_and_others_go_on(toy):
+    result = toy("--optbench-models=toy_unexportable,toy_mlp", "--optbench-backends=torch_eager,onnxruntime",
+                 "--optbench-configs=gentle", "--optbench-allow-new")
+    outcomes = result.parseoutcomes()
+    assert outcomes["failed"] == 2 and outcomes["passed"] == 6
+    result.stdout.fnmatch_lines(
+        ["*toy_unexportable-fp32-onnxruntime: ONNX export of *failed: DispatchError: No ONNX function found for*eigh*"]
+    )
+
+
+def test_unavailable_backend_cases_are_skipped_with_reason(toy):
+    from harness.backends.base import BACKENDS
+
+    unavailable = [n for n in BACKENDS.names() if not BACKENDS.get(n).availability().ok]
+    if not unavailable:
+        pytest.skip("every backend is available on this machine (GPU present)")
+    result = toy("--optbench-models=toy_mlp", f"--optbench-backends={unavailable[0]}", "-rs")
+    assert result.parseoutcomes()["skipped"] >= 1
+    result.stdout.fnmatch_lines([f"SKIPPED*{unavailable[0]} unavailable: *"])
+
+
+def test_user_model_from_an_entry_point_joins_the_matrix(pytester, tmp_path_factory):
+    """A package exposing `optbench.models` adds its model without touching optbench: a real entry point, found
+    by importlib.metadata in a separate interpreter, like a user's installed package."""
+    site = pytester.mkdir("site")
+    repo = Path(plugin_toys.__file__).parent.parent
+    (site / "mymodels.py").write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(repo)!r})
+        from tests import plugin_toys
+        SPEC = plugin_toys._spec("my_model", plugin_toys.ToyMLP)
+    """))
+    dist = site / "mymodels-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mymodels\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[optbench.models]\nmy_model = mymodels:SPEC\n")
+    pytester.makepyfile(test_suite=SUITE.replace('"toy"', '"quantization"'))
+    cache = tmp_path_factory.mktemp("cache")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", *FAST, f"--optbench-cache-dir={cache}", "--optbench-models=my_model",
+         "--optbench-backends=torch_eager", "--optbench-configs=bf16", "--optbench-allow-new"],
+        cwd=pytester.path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "my_model-fp32-torch_eager" in proc.stdout and "my_model-bf16-torch_eager" in proc.stdout
