@@ -18,7 +18,7 @@ from harness.artifact import Artifact
 from harness.backends.base import BACKENDS, BackendContext, Runner
 from harness.case import Case
 from harness.errors import ModelOutputError
-from harness.metrics.latency import LatencyStats, sample_latency
+from harness.metrics.latency import LatencyStats, PairedStats, sample_latency, sample_paired
 from harness.metrics.memory import PeakRSS
 from harness.metrics.size import onnx_param_counts, torch_param_counts
 from harness.record import Record
@@ -38,6 +38,7 @@ def default_timer(fn: Callable[[], Any]) -> list[float]:
 class Settings:
     threads: int
     throughput_time_s: float = 0.3
+    paired_time_s: float = 0.6
 
 
 def run_outputs(runner: Runner, reference: Reference, case_id: str) -> np.ndarray:
@@ -84,8 +85,15 @@ def measure_case(
     ctx: Context,
     timer: Timer = default_timer,
     reference_record: Record | None = None,
-) -> Record:
-    """Everything measured for ``case``; speedups are against ``reference_record`` (same backend, same run)."""
+    reference_runner: Runner | None = None,
+    keep_runner: bool = False,
+) -> tuple[Record, Runner | None]:
+    """Everything measured for ``case``.
+
+    The speedup is timed side by side, interleaved with ``reference_runner`` (the fp32 reference prepared on the
+    same backend earlier in the run); the throughput speedup compares medians with ``reference_record``. With
+    ``keep_runner`` the prepared runner is returned open (the session keeps the reference's), else closed.
+    """
     spec = reference.spec
     backend = BACKENDS.get(case.backend)(BackendContext(ctx.cache, settings.threads))
     start = time.perf_counter()
@@ -110,18 +118,22 @@ def measure_case(
         many = runner.bind(spec.example_inputs(spec.throughput_batch))
         tput_samples = sample_latency(many, warmup=2, min_rounds=5, max_time_s=settings.throughput_time_s)
         throughput = LatencyStats.from_samples(tput_samples, batch=spec.throughput_batch)
+        paired: PairedStats | None = None
+        if reference_runner is not None and not case.is_reference:
+            ref_one = reference_runner.bind(spec.example_inputs(1))
+            paired = sample_paired(ref_one, one, max_time_s=settings.paired_time_s)
         size = runner.size_bytes
-    finally:
+    except BaseException:
+        runner.close()
+        raise
+    if not keep_runner:
         runner.close()
     params, nonzero = param_counts(artifact)
-    speedup = tput_speedup = None
-    if reference_record is not None and not case.is_reference:
-        if reference_record.latency is not None:
-            speedup = reference_record.latency.median_s / latency.median_s
-        if reference_record.throughput is not None:
-            tput_speedup = reference_record.throughput.median_s / throughput.median_s
+    tput_speedup = None
+    if reference_record is not None and reference_record.throughput is not None and not case.is_reference:
+        tput_speedup = reference_record.throughput.median_s / throughput.median_s
     proof = dict(artifact.proof)
-    return Record(
+    record = Record(
         case_id=case.id,
         suite=case.suite,
         model=case.model,
@@ -140,8 +152,10 @@ def measure_case(
         params=params,
         nonzero_params=nonzero,
         quality=quality,
-        speedup=speedup,
+        speedup=paired.speedup if paired is not None else None,
+        paired=paired,
         throughput_speedup=tput_speedup,
         prepare_s=prepare_s,
         proof=proof,
     )
+    return record, (runner if keep_runner else None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from harness.metrics.latency import LatencyStats
+from harness.metrics.latency import LatencyStats, PairedStats
 from harness.metrics.memory import MemoryStats
 from harness.metrics.quality import QualityStats
 
@@ -43,8 +43,9 @@ class Record:
     params: int
     nonzero_params: int
     quality: QualityStats
-    speedup: float | None  # reference median / this median, same backend, same run; None for the reference
-    throughput_speedup: float | None
+    speedup: float | None  # batch 1, interleaved with the fp32 reference on the same backend; None for it
+    paired: PairedStats | None  # the interleaved timing behind ``speedup``
+    throughput_speedup: float | None  # reference median / this median at the throughput batch (not interleaved)
     prepare_s: float  # technique + backend preparation (export, quantization, compilation), cached or not
     proof: dict[str, float] = dataclasses.field(default_factory=dict)
 
@@ -55,6 +56,8 @@ class Record:
             "params": float(self.params),
             "nonzero_params": float(self.nonzero_params),
             "speedup": self.speedup,
+            "speedup.p25": self.paired.p25 if self.paired is not None else None,
+            "speedup.p75": self.paired.p75 if self.paired is not None else None,
             "throughput_speedup": self.throughput_speedup,
             "memory.peak_rss_bytes": float(self.memory.peak_rss_bytes),
             "memory.delta_rss_bytes": float(self.memory.delta_rss_bytes),

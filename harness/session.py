@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from harness import baselines, env
+from harness.backends.base import Runner
 from harness.cache import Cache
 from harness.case import Case, generate_cases
 from harness.errors import OptbenchError
@@ -63,6 +64,8 @@ class OptbenchSession:
         self.started = dt.datetime.now(dt.UTC)
         self._references: dict[str, tuple[Reference, Any]] = {}
         self._threads_set = False
+        # The fp32 reference runner of each (model, backend), kept open so every case is timed interleaved with it.
+        self._ref_runners: dict[tuple[str, str], Runner] = {}
         self.run_file: Path | None = None
         self.finish_error = ""
 
@@ -83,6 +86,10 @@ class OptbenchSession:
             torch.set_num_threads(self.options.threads)
             self._threads_set = True
 
+    def _release_runners_except(self, model: str) -> None:
+        for key in [k for k in self._ref_runners if k[0] != model]:
+            self._ref_runners.pop(key).close()
+
     def reference(self, model: str) -> tuple[Reference, Any]:
         if model not in self._references:
             spec = MODELS.get(model)
@@ -94,15 +101,18 @@ class OptbenchSession:
         """Measure and judge one case; fail the calling test with one message per failed check."""
         self._set_threads()
         try:
+            self._release_runners_except(case.model)
             ref, ref_out = self.reference(case.model)
-            ref_record = None
             ref_outcome = self.outcomes.get(case.reference_id)
-            if ref_outcome is not None:
-                ref_record = ref_outcome.record
-            record = measure_case(
+            record, runner = measure_case(
                 case, ref, ref_out, self.settings, Context(self.cache, self.options.threads),
-                timer=_benchmark_timer(benchmark, case), reference_record=ref_record,
+                timer=_benchmark_timer(benchmark, case),
+                reference_record=ref_outcome.record if ref_outcome is not None else None,
+                reference_runner=self._ref_runners.get((case.model, case.backend)),
+                keep_runner=case.is_reference,
             )
+            if runner is not None:
+                self._ref_runners[(case.model, case.backend)] = runner
         except OptbenchError as exc:
             message = str(exc) if str(exc).startswith(case.id) else f"{case.id}: {exc}"
             self.outcomes[case.id] = Outcome(case, "error", message=message)
@@ -124,8 +134,8 @@ class OptbenchSession:
         accepted = entry.accepted_failures if entry is not None else frozenset()
         verdicts = check_contract(case.id, metrics, case.config.expectations(), accepted)
         if entry is not None:
-            same_hw = env.same_hardware(baseline.environment, self.environment) if baseline else False
-            verdicts += check_baseline(case.id, metrics, entry.metrics, self.options.tolerances, same_hw)
+            comparable = env.comparable_scopes(baseline.environment, self.environment) if baseline else frozenset()
+            verdicts += check_baseline(case.id, metrics, entry.metrics, self.options.tolerances, comparable)
         failed = [v.message for v in verdicts if v.status is Status.FAIL]
         known = [v.message for v in verdicts if v.status is Status.KNOWN]
         if self.options.update_baselines:
@@ -152,6 +162,7 @@ class OptbenchSession:
     # -- finishing --------------------------------------------------------------------------------------
     def finish(self) -> Path | None:
         """Write the run's JSON record and, when asked, the updated baselines. Returns the run file."""
+        self._release_runners_except("")
         if not self.outcomes:
             return None
         if self.options.update_baselines:

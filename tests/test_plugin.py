@@ -45,7 +45,7 @@ def _import_lazy_modules_once(tmp_path_factory: pytest.TempPathFactory) -> None:
         ref = load_reference(plugin_toys.SPECS[0], cache)
         for backend in ("torch_eager", "onnxruntime"):
             case = Case("toy", ref.spec.name, REFERENCE, backend)
-            measure_case(case, ref, reference_outputs(ref), Settings(1, 0.01), Context(cache, 1),
+            measure_case(case, ref, reference_outputs(ref), Settings(1, 0.01, 0.01), Context(cache, 1),
                          timer=lambda fn: [0.0])
 
 

@@ -65,3 +65,66 @@ def sample_latency(
         fn()
         samples.append(time.perf_counter() - start)
     return samples
+
+
+@dataclasses.dataclass(frozen=True)
+class PairedStats:
+    """Speedup of a candidate over a reference from interleaved timing: each round times a block of reference
+    calls and a block of candidate calls back to back, so drift on a noisy machine hits both alike; the
+    speedup is the median of the per-round ratios (reference time / candidate time)."""
+
+    speedup: float
+    p25: float
+    p75: float
+    rounds: int
+    block: int  # calls per timed block
+
+    @classmethod
+    def from_samples(cls, reference_s: Sequence[float], candidate_s: Sequence[float], block: int = 1) -> PairedStats:
+        ref = np.asarray(reference_s, dtype=np.float64)
+        cand = np.asarray(candidate_s, dtype=np.float64)
+        if ref.size == 0 or ref.shape != cand.shape:
+            raise ValueError(f"paired samples need equal, non-zero lengths, got {ref.size} and {cand.size}")
+        if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(cand)) and np.all(ref > 0) and np.all(cand > 0)):
+            raise ValueError("paired samples must be finite and positive")
+        ratios = ref / cand
+        p25, median, p75 = np.percentile(ratios, [25, 50, 75])
+        return cls(float(median), float(p25), float(p75), int(ratios.size), block)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _time_block(fn: Callable[[], object], block: int) -> float:
+    start = time.perf_counter()
+    for _ in range(block):
+        fn()
+    return time.perf_counter() - start
+
+
+def sample_paired(
+    reference: Callable[[], object],
+    candidate: Callable[[], object],
+    *,
+    min_rounds: int = 10,
+    max_rounds: int = 60,
+    max_time_s: float = 0.6,
+    min_block_s: float = 0.002,
+) -> PairedStats:
+    """Interleave blocks of ``reference`` and ``candidate`` calls (order alternating each round) and return
+    their paired speedup. Blocks are long enough (``min_block_s``) that timer resolution does not matter."""
+    for fn in (reference, candidate, reference, candidate):  # warm both
+        fn()
+    one = max(_time_block(reference, 1), _time_block(candidate, 1), 1e-7)
+    block = int(min(1000, max(1, np.ceil(min_block_s / one))))
+    ref_s: list[float] = []
+    cand_s: list[float] = []
+    deadline = time.perf_counter() + max_time_s
+    while len(ref_s) < max_rounds and (len(ref_s) < min_rounds or time.perf_counter() < deadline):
+        if len(ref_s) % 2 == 0:
+            ref_s.append(_time_block(reference, block))
+            cand_s.append(_time_block(candidate, block))
+        else:
+            cand_s.append(_time_block(candidate, block))
+            ref_s.append(_time_block(reference, block))
+    return PairedStats.from_samples(ref_s, cand_s, block)

@@ -1,11 +1,12 @@
 import dataclasses
+import time
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.metrics.latency import LatencyStats, sample_latency
+from harness.metrics.latency import LatencyStats, PairedStats, sample_latency, sample_paired
 
 samples = st.lists(st.floats(1e-7, 10.0, allow_nan=False), min_size=1, max_size=200)
 
@@ -54,3 +55,66 @@ def test_sample_latency_respects_round_bounds():
     assert len(out) == 7 and len(calls) == 9
     out = sample_latency(lambda: None, warmup=0, min_rounds=3, max_rounds=50, max_time_s=0.0)
     assert len(out) == 3
+
+
+# -- paired (interleaved) speedup --------------------------------------------------------------------------------
+positive = st.floats(1e-6, 10.0, allow_nan=False)
+
+
+@given(st.lists(st.tuples(positive, positive), min_size=1, max_size=100))
+def test_paired_speedup_is_the_median_ratio_and_lies_between_its_quartiles(pairs):
+    ref, cand = zip(*pairs, strict=True)
+    s = PairedStats.from_samples(ref, cand)
+    assert s.p25 <= s.speedup <= s.p75
+    assert s.speedup == pytest.approx(float(np.median(np.asarray(ref) / np.asarray(cand))))
+    assert s.rounds == len(pairs)
+
+
+@given(st.lists(st.tuples(positive, positive), min_size=1, max_size=100))
+def test_swapping_reference_and_candidate_inverts_the_speedup(pairs):
+    ref, cand = zip(*pairs, strict=True)
+    forward, backward = PairedStats.from_samples(ref, cand), PairedStats.from_samples(cand, ref)
+    if len(pairs) % 2:  # an odd count's median is one ratio, so the inverse is exact
+        assert forward.speedup * backward.speedup == pytest.approx(1.0)
+    # An even count's median averages two ratios, and the mean of inverses is at least the inverse of the mean.
+    assert forward.speedup * backward.speedup >= 1.0 - 1e-9
+
+
+@given(st.lists(positive, min_size=1, max_size=60), st.lists(st.floats(0.2, 5.0), min_size=1, max_size=60))
+def test_common_drift_cancels_in_paired_ratios(base, drift):
+    """A machine slowing down by a factor that hits both sides of a round leaves every paired ratio unchanged."""
+    n = min(len(base), len(drift))
+    ref = [2.0 * b * d for b, d in zip(base[:n], drift[:n], strict=True)]
+    cand = [b * d for b, d in zip(base[:n], drift[:n], strict=True)]
+    s = PairedStats.from_samples(ref, cand)
+    assert s.speedup == pytest.approx(2.0) and s.p25 == pytest.approx(2.0) and s.p75 == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(("ref", "cand", "match"), [([], [], "non-zero"), ([1.0, 2.0], [1.0], "equal"),
+                                                    ([0.0], [1.0], "positive"), ([1.0], [float("nan")], "finite")])
+def test_bad_paired_samples_are_refused(ref, cand, match):
+    with pytest.raises(ValueError, match=match):
+        PairedStats.from_samples(ref, cand)
+
+
+def test_sample_paired_interleaves_and_measures_a_real_speedup():
+    order: list[str] = []
+
+    def slow():
+        order.append("r")
+        time.sleep(0.004)
+
+    def fast():
+        order.append("c")
+        time.sleep(0.001)
+
+    s = sample_paired(slow, fast, min_rounds=6, max_rounds=6, max_time_s=0.0, min_block_s=0.0)
+    assert s.rounds == 6 and s.block == 1
+    timed = "".join(order[6:])  # after two warm-up calls of each and one to size the blocks
+    assert timed == "rccrrccrrccr"  # order alternates every round, so neither side always runs second
+    assert 2.0 < s.speedup < 4.5  # sleeps of 4 ms vs 1 ms; generous: sleep overshoots on a loaded machine
+
+
+def test_sample_paired_blocks_short_calls_to_beat_timer_resolution():
+    s = sample_paired(lambda: None, lambda: None, min_rounds=3, max_rounds=3, max_time_s=0.0, min_block_s=0.001)
+    assert s.block > 1
