@@ -45,11 +45,16 @@ def _positive_float(value: str) -> float:
     return x
 
 
-def _default_threads() -> int:
+def _cpus_available() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+# One intra-op thread by default: on a shared 2-core runner, two threads made the same speedup move by a median
+# of 4.5 % (worst 64 %) between back-to-back runs, one thread by 1.3 % (worst 22 %) — a gate needs the latter.
+DEFAULT_THREADS = 1
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -73,7 +78,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"trained weights, exports and quantized models (default: {default_cache_dir()}; "
              "$OPTBENCH_CACHE_DIR overrides)")
     add("--optbench-threads", metavar="N", type=_positive_int, default=None,
-        help=f"intra-op threads for every backend (default: CPUs available, {_default_threads()})")
+        help=f"intra-op threads for every backend (default: {DEFAULT_THREADS}, the most repeatable; this machine has "
+             f"{_cpus_available()} CPUs available). Speed is gated only against baselines taken with the same count")
     add("--optbench-tolerance", metavar="NAME=VALUE", action="append", default=[],
         help="override a gate tolerance, repeatable: quality_abs (0.005), size_rel (0.02), speedup_rel (0.35), "
              "latency_rel (0.75)")
@@ -127,7 +133,7 @@ def pytest_configure(config: pytest.Config) -> None:
         baseline_dir=config.getoption("optbench_baseline_dir") or root / "results" / "baselines",
         results_dir=config.getoption("optbench_results_dir") or root / "results",
         cache_dir=config.getoption("optbench_cache_dir") or default_cache_dir(),
-        threads=config.getoption("optbench_threads") or _default_threads(),
+        threads=config.getoption("optbench_threads") or DEFAULT_THREADS,
         tolerances=tolerances,
         throughput_time_s=config.getoption("optbench_throughput_time"),
     )
