@@ -11,9 +11,12 @@ from typing import Any
 
 import psutil
 
+from harness.gate import Scope
+
 LIBRARIES = ("optbench", "torch", "onnx", "onnxruntime", "numpy", "transformers", "scikit-learn", "pytest-benchmark")
 CPU_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "amx_bf16")
-HARDWARE_KEYS = ("cpu", "logical_cores", "threads", "gpu")
+ISA_KEYS = ("cpu_flags", "threads", "gpu")
+MACHINE_KEYS = ("cpu", "cpu_flags", "logical_cores", "threads", "gpu")
 
 
 @functools.cache
@@ -66,6 +69,21 @@ def capture(threads: int) -> dict[str, Any]:
     }
 
 
-def same_hardware(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether absolute timings taken on ``a`` and ``b`` are comparable: same CPU, cores, threads and GPU."""
-    return all(a.get(k) == b.get(k) for k in HARDWARE_KEYS)
+def comparable_scopes(a: dict[str, Any], b: dict[str, Any]) -> frozenset[Scope]:
+    """Which baseline figures taken on ``a`` still mean something on ``b``: artifact figures anywhere; speedup
+    ratios with the same CPU features, threads and GPU; absolute latency on the same CPU model and core count too."""
+    scopes = {Scope.ANYWHERE}
+    if all(a.get(k) == b.get(k) for k in ISA_KEYS):
+        scopes.add(Scope.SAME_ISA)
+        if all(a.get(k) == b.get(k) for k in MACHINE_KEYS):
+            scopes.add(Scope.SAME_MACHINE)
+    return frozenset(scopes)
+
+
+def describe(e: dict[str, Any]) -> str:
+    """One line naming what speed depends on: CPU, its features, threads, GPU, torch and ONNX Runtime."""
+    libs = e.get("libraries", {})
+    flags = ",".join(e.get("cpu_flags", [])) or "none of " + ",".join(CPU_FLAGS[:3])
+    gpu = f", GPU {e['gpu']}" if e.get("gpu") else ""
+    return (f"{e.get('cpu')} [{flags}], {e.get('logical_cores')} CPUs, {e.get('threads')} thread(s){gpu}; "
+            f"torch {libs.get('torch')}, onnxruntime {libs.get('onnxruntime')}")

@@ -130,23 +130,32 @@ def check_contract(
     return verdicts
 
 
+class Scope(enum.StrEnum):
+    """Where a baseline figure still means something (see :func:`harness.env.comparable_scopes`)."""
+
+    ANYWHERE = "anywhere"  # quality, size: properties of the artifact
+    SAME_ISA = "same CPU features, threads and GPU"  # speedup ratios: int8 gains hinge on VNNI, AVX-512...
+    SAME_MACHINE = "same CPU model, cores, threads and GPU"  # absolute latency
+
+
 @dataclasses.dataclass(frozen=True)
 class BaselineCheck:
-    """``metric`` may move from its baseline in the bad direction by at most the tolerance (absolute or relative)."""
+    """``metric`` may move from its baseline in the bad direction by at most the tolerance (absolute or relative);
+    judged only where the baseline's environment and this run's share ``scope``."""
 
     name: str
     metric: str
     higher_is_better: bool
     tolerance_field: str
     relative: bool
-    same_hardware_only: bool = False
+    scope: Scope = Scope.ANYWHERE
 
 
 BASELINE_CHECKS: tuple[BaselineCheck, ...] = (
     BaselineCheck("quality", "quality.value", True, "quality_abs", relative=False),
     BaselineCheck("size", "size_bytes", False, "size_rel", relative=True),
-    BaselineCheck("speedup", "speedup", True, "speedup_rel", relative=True),
-    BaselineCheck("latency", "latency.p50_s", False, "latency_rel", relative=True, same_hardware_only=True),
+    BaselineCheck("speedup", "speedup", True, "speedup_rel", relative=True, scope=Scope.SAME_ISA),
+    BaselineCheck("latency", "latency.p50_s", False, "latency_rel", relative=True, scope=Scope.SAME_MACHINE),
 )
 
 
@@ -155,18 +164,19 @@ def check_baseline(
     metrics: Mapping[str, float | None],
     baseline: Mapping[str, float | None],
     tolerances: Tolerances,
-    same_hardware: bool,
+    comparable: frozenset[Scope],
 ) -> list[Verdict]:
-    """Compare a case's figures with its baseline entry, one verdict per check."""
+    """Compare a case's figures with its baseline entry, one verdict per check; a check whose scope is not in
+    ``comparable`` is skipped, saying why (a speedup measured on other CPU features is no regression)."""
     verdicts = []
     for chk in BASELINE_CHECKS:
         tol = float(getattr(tolerances, chk.tolerance_field))
         current, base = metrics.get(chk.metric), baseline.get(chk.metric)
         if current is None or base is None or math.isnan(current) or math.isnan(base):
             continue  # not a figure of this case (no speedup on a reference), nothing to judge
-        if chk.same_hardware_only and not same_hardware:
+        if chk.scope not in comparable:
             verdicts.append(Verdict(case_id, chk.name, "baseline", chk.metric, Status.SKIP, current, base, tol,
-                                    message="baseline taken on other hardware"))
+                                    message=f"not compared: the baseline was not taken with the {chk.scope}"))
             continue
         if chk.higher_is_better:
             bound = base * (1 - tol) if chk.relative else base - tol

@@ -1,7 +1,9 @@
 import pytest
 
 from harness.errors import ConfigError
-from harness.gate import Expectation, Status, Tolerances, check_baseline, check_contract
+from harness.gate import Expectation, Scope, Status, Tolerances, check_baseline, check_contract
+
+ALL = frozenset(Scope)
 
 EXP = [Expectation("quality_retention", "quality.retention", ">=", 0.99)]
 
@@ -37,7 +39,7 @@ def _by_check(verdicts):
 def test_baseline_within_tolerance_passes():
     base = {"quality.value": 0.95, "size_bytes": 1000.0, "speedup": 2.0, "latency.p50_s": 0.01}
     cur = {"quality.value": 0.946, "size_bytes": 1019.0, "speedup": 1.4, "latency.p50_s": 0.017}
-    verdicts = _by_check(check_baseline("c", cur, base, Tolerances(), same_hardware=True))
+    verdicts = _by_check(check_baseline("c", cur, base, Tolerances(), comparable=ALL))
     assert {k: v.status for k, v in verdicts.items()} == {
         "quality": Status.PASS, "size": Status.PASS, "speedup": Status.PASS, "latency": Status.PASS
     }
@@ -55,22 +57,34 @@ def test_baseline_within_tolerance_passes():
 def test_each_baseline_check_fails_beyond_tolerance(metric, current, check):
     base = {"quality.value": 0.95, "size_bytes": 1000.0, "speedup": 2.0, "latency.p50_s": 0.01}
     cur = dict(base, **{metric: current})
-    verdicts = _by_check(check_baseline("case-x", cur, base, Tolerances(), same_hardware=True))
+    verdicts = _by_check(check_baseline("case-x", cur, base, Tolerances(), comparable=ALL))
     assert verdicts[check].status is Status.FAIL
     assert verdicts[check].message.startswith(f"case-x: {metric} ")
     assert "baseline" in verdicts[check].message and "tolerance" in verdicts[check].message
     assert [v.check for v in verdicts.values() if v.status is Status.FAIL] == [check]
 
 
-def test_latency_is_not_judged_on_other_hardware():
-    base = {"latency.p50_s": 0.01}
-    (v,) = check_baseline("c", {"latency.p50_s": 1.0}, base, Tolerances(), same_hardware=False)
-    assert v.status is Status.SKIP and "other hardware" in v.message
+@pytest.mark.parametrize(
+    ("comparable", "judged"),
+    [
+        (frozenset({Scope.ANYWHERE}), {"quality", "size"}),
+        (frozenset({Scope.ANYWHERE, Scope.SAME_ISA}), {"quality", "size", "speedup"}),
+        (ALL, {"quality", "size", "speedup", "latency"}),
+    ],
+)
+def test_speed_is_judged_only_where_the_baseline_environment_matches(comparable, judged):
+    """Far worse speed everywhere: only the checks whose scope matches may fail; the others say why not."""
+    base = {"quality.value": 0.95, "size_bytes": 1000.0, "speedup": 2.0, "latency.p50_s": 0.01}
+    cur = {"quality.value": 0.5, "size_bytes": 5000.0, "speedup": 0.1, "latency.p50_s": 1.0}
+    verdicts = _by_check(check_baseline("c", cur, base, Tolerances(), comparable=comparable))
+    assert {k for k, v in verdicts.items() if v.status is Status.FAIL} == judged
+    for name in set(verdicts) - judged:
+        assert verdicts[name].status is Status.SKIP and verdicts[name].message.startswith("not compared: ")
 
 
 def test_metric_absent_on_either_side_is_not_judged():
-    assert check_baseline("c", {"speedup": None}, {"speedup": 2.0}, Tolerances(), True) == []
-    assert check_baseline("c", {"speedup": 2.0}, {}, Tolerances(), True) == []
+    assert check_baseline("c", {"speedup": None}, {"speedup": 2.0}, Tolerances(), ALL) == []
+    assert check_baseline("c", {"speedup": 2.0}, {}, Tolerances(), ALL) == []
 
 
 def test_tolerances_parse():

@@ -9,7 +9,9 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness import env
 from harness.cache import atomic_write
+from harness.gate import BASELINE_CHECKS
 
 if TYPE_CHECKING:
     from harness.session import OptbenchSession
@@ -26,6 +28,18 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
+
+
+def _baseline_info(session: OptbenchSession, suite: str) -> dict[str, Any]:
+    """Which baseline a suite was judged against, where it was taken, and which figures could be compared."""
+    baseline = session.baselines[suite]
+    info: dict[str, Any] = {"path": str(Path(session.options.baseline_dir) / f"{suite}.json"), "environment": None,
+                            "compared": []}
+    if baseline is not None:
+        info["environment"] = baseline.environment
+        scopes = env.comparable_scopes(baseline.environment, session.environment)
+        info["compared"] = [chk.name for chk in BASELINE_CHECKS if chk.scope in scopes]
+    return info
 
 
 def build_run(session: OptbenchSession, finished: dt.datetime | None = None) -> dict[str, Any]:
@@ -58,9 +72,7 @@ def build_run(session: OptbenchSession, finished: dt.datetime | None = None) -> 
                 k: (str(v) if isinstance(v, Path) else dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v)
                 for k, v in dataclasses.asdict(o).items()
             },
-            "baselines": {
-                suite: str(Path(o.baseline_dir) / f"{suite}.json") for suite in sorted(session.baselines)
-            },
+            "baselines": {suite: _baseline_info(session, suite) for suite in sorted(session.baselines)},
             "cases": cases,
         }
     )

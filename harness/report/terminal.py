@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-COLUMNS = ("case", "p50 b1", "speedup", "thrpt/s", "Δ mem", "size", "quality", "Δ quality", "verdict")
+from harness import env
+from harness.gate import BASELINE_CHECKS
+
+# p50 b1: median latency at batch 1; speedup: vs the fp32 reference on the same backend, timed interleaved;
+# peak mem: the process's peak RSS while preparing and running the case (GPU: peak allocated device memory);
+# Δ mem: how much the case added to the RSS; Δ quality: against the same backend's fp32 case.
+COLUMNS = ("case", "p50 b1", "speedup", "thrpt/s", "peak mem", "Δ mem", "size", "quality", "Δ quality", "verdict")
 
 
 def _ms(seconds: float | None) -> str:
@@ -38,7 +44,7 @@ def rows(run: dict[str, Any]) -> list[tuple[str, ...]]:
         rec = case.get("record")
         verdict = case["status"]
         if rec is None:
-            out.append((case["case_id"], "-", "-", "-", "-", "-", "-", "-", verdict))
+            out.append((case["case_id"], *("-",) * (len(COLUMNS) - 2), verdict))
             continue
         m = rec["metrics"]
         ref_id = f"{case['model']}-fp32-{case['backend']}"
@@ -52,6 +58,7 @@ def rows(run: dict[str, Any]) -> list[tuple[str, ...]]:
                 _ms(m.get("latency.p50_s")),
                 speed,
                 _num(m.get("throughput.items_per_s"), ",.0f"),
+                _bytes(rec["memory"].get("device_peak_bytes") or m.get("memory.peak_rss_bytes")),
                 _bytes(m.get("memory.delta_rss_bytes")),
                 _bytes(m.get("size_bytes")),
                 f"{q['metric'][:8]} {q['value']:.4f}",
@@ -71,8 +78,21 @@ def skipped_summary(run: dict[str, Any]) -> list[str]:
     return [f"skipped {n} case{'s' if n > 1 else ''}: {reason}" for reason, n in counts.items()]
 
 
+def header(run: dict[str, Any]) -> list[str]:
+    """Where the run was measured and, per suite, which baseline it was judged against and on what."""
+    lines = [f"measured on: {env.describe(run['environment'])}"]
+    for suite, info in sorted(run.get("baselines", {}).items()):
+        if info["environment"] is None:
+            lines.append(f"baseline {suite}: none yet ({info['path']})")
+            continue
+        skipped = [c.name for c in BASELINE_CHECKS if c.name not in info["compared"]]
+        note = f"; not compared here: {', '.join(skipped)}" if skipped else ""
+        lines.append(f"baseline {suite}: taken on {env.describe(info['environment'])}{note}")
+    return lines
+
+
 def render(run: dict[str, Any]) -> list[str]:
-    """The table of measured cases, then one line per reason cases were skipped."""
+    """Where it ran, the table of measured cases, then one line per reason cases were skipped."""
     shown = {"cases": [c for c in run["cases"] if c["status"] != "skipped"]}
     table = [COLUMNS, *rows(shown)]
     widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
@@ -82,4 +102,4 @@ def render(run: dict[str, Any]) -> list[str]:
         lines.append("  ".join(cells))
         if idx == 0:
             lines.append("  ".join("-" * w for w in widths))
-    return lines + skipped_summary(run)
+    return header(run) + lines + skipped_summary(run)
