@@ -30,6 +30,10 @@ class ExportError(OptbenchError):
     """Converting a model to another format (ONNX) failed."""
 
 
+class TechniqueError(OptbenchError):
+    """Applying a technique failed: a quantizer or other tool refused the model (the reason is in the message)."""
+
+
 class ModelOutputError(OptbenchError):
     """A model produced outputs that cannot be measured (NaN, Inf, wrong shape)."""
 

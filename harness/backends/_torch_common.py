@@ -118,10 +118,17 @@ def _closed(*args: object) -> NoReturn:
 
 @contextlib.contextmanager
 def quiet_inductor() -> Iterator[None]:
-    """Ignore inductor's import-time DeprecationWarning (torch.utils.mkldnn runs ``torch.jit.script_method``)."""
+    """Ignore two warnings inductor raises while compiling, which `-W error` would turn into failed cases:
+
+    - its import-time DeprecationWarning (torch.utils.mkldnn runs ``torch.jit.script_method``);
+    - on CUDA, the advice to enable TF32 for float32 matmuls. fp32 cases stay true fp32 on purpose: TF32 changes
+      the numerics, so it would be a precision of its own, not a free setting of the reference.
+    """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.script_method` is deprecated",
                                 category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=r"TensorFloat32 tensor cores for float32 matrix multiplication",
+                                category=UserWarning)
         yield
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnx
 
+from harness.errors import OptbenchError, TechniqueError
 from harness.onnx_export import FLOAT_COMPUTE_OPS, count_ops, is_int8_compute_op, is_int8_op
 
 if TYPE_CHECKING:
@@ -24,6 +25,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CALIBRATION_BATCH = 16  # samples per calibration run: bounds memory, and part of a static model's cache key
+
+
+@contextlib.contextmanager
+def ort_step(step: str, model: Path) -> Iterator[None]:
+    """Turn a failure inside ONNX Runtime's quantization tools into one line that names the step, the model and
+    the tool's own reason (ORT raises anything from onnx's InferenceError to a bare AssertionError)."""
+    try:
+        yield
+    except OptbenchError:
+        raise
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise TechniqueError(f"ONNX Runtime {step} failed on {model.name}: {type(exc).__name__}: {reason}") from exc
 
 
 @contextlib.contextmanager
@@ -38,7 +52,7 @@ def preprocess(src: Path, dst: Path) -> None:
     exports, so it is skipped."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    with _quiet():
+    with ort_step("quant_pre_process", src), _quiet():
         quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
 
 
@@ -50,7 +64,7 @@ def quantize_dynamic(src: Path, dst: Path, *, per_channel: bool, op_types: tuple
     with tempfile.TemporaryDirectory(prefix="optbench-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         preprocess(src, pre)
-        with _quiet():
+        with ort_step("quantize_dynamic", src), _quiet():
             ort_quantize_dynamic(str(pre), str(dst), op_types_to_quantize=list(op_types), per_channel=per_channel,
                                  weight_type=QuantType[weight_type])
 
@@ -88,7 +102,7 @@ def quantize_static(
     with tempfile.TemporaryDirectory(prefix="optbench-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         preprocess(src, pre)
-        with _quiet():
+        with ort_step("quantize_static", src), _quiet():
             ort_quantize_static(
                 str(pre), str(dst), Reader(pre, calibration, input_names), quant_format=QuantFormat[quant_format],
                 op_types_to_quantize=list(op_types) if op_types is not None else None, per_channel=per_channel,

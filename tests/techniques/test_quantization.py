@@ -13,8 +13,10 @@ from harness.artifact import Artifact, ArtifactKind, Precision
 from harness.backends.base import BackendContext
 from harness.backends.onnxruntime import OnnxRuntime
 from harness.backends.torch_eager import TorchEager
-from harness.errors import ConfigError
+from harness.cache import Cache
+from harness.errors import ConfigError, TechniqueError
 from harness.techniques import TECHNIQUES, apply, presets
+from harness.techniques.base import Context
 from harness.techniques.quantization import (
     HalfPrecisionConfig,
     OrtDynamicInt8Config,
@@ -195,3 +197,25 @@ def test_bf16_runs_on_torch_eager_with_integer_inputs(tctx, make_reference):
     ref = make_reference("embedder")
     artifact = apply(ref, QUANT_PRESETS.get("bf16"), tctx)
     _assert_close_to_reference(_outputs(artifact, ref, tctx), ref, 0.99)
+
+
+@pytest.mark.parametrize("name", ["ort_dynamic_int8_per_channel", "ort_static_int8_minmax"])
+def test_a_failing_ort_quantizer_gives_one_line_naming_step_and_reason(name, tmp_path, make_reference, monkeypatch):
+    """Seen with onnxruntime 1.30: its shape inference refused an export. The case must say so in one line, and
+    no half-written model may stay in the cache."""
+    import onnxruntime.quantization as ortq
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("[ShapeInferenceError] Inferred shape and existing shape differ\nsecond line")
+
+    monkeypatch.setattr(ortq, "quantize_dynamic" if "dynamic" in name else "quantize_static", broken)
+    ref = make_reference("mlp")
+    step = "quantize_dynamic" if "dynamic" in name else "quantize_static"
+    ctx = Context(cache=Cache(tmp_path), threads=1)  # empty: the quantizer must really run
+    with pytest.raises(TechniqueError) as info:
+        apply(ref, QUANT_PRESETS.get(name), ctx)
+    message = str(info.value)
+    assert message.startswith(f"ONNX Runtime {step} failed on ") and "\n" not in message
+    assert message.endswith("RuntimeError: [ShapeInferenceError] Inferred shape and existing shape differ")
+    assert list((tmp_path / "onnx").iterdir()), "the fp32 export before the failing step stays cached"
+    assert not list((tmp_path / "quantized").iterdir())
