@@ -58,19 +58,23 @@ class Tolerances:
     """How far a figure may move from its baseline before the gate fails.
 
     ``quality_abs``: absolute drop of the quality value; ``size_rel``: relative growth of the artifact;
-    ``speedup_rel``: relative drop of the speedup over the fp32 reference (measured side by side in the run);
-    ``latency_rel``: relative growth of median latency, judged only on the hardware the baseline was taken on.
-    The speed tolerances are wide on purpose: medians on these shared machines move by 10-50 % between runs.
+    ``speedup_rel``: relative drop of the speedup over the fp32 reference (timed interleaved with it in the run);
+    ``latency_rel``: relative growth of median latency, judged only on the machine the baseline was taken on, and
+    off (None) by default. Measured on a shared 2-core runner over five identical runs: paired speedups stayed
+    within 25 % of the baseline, while absolute medians moved up to 2.4x (a 0.04 ms call) and 1.5x (a 22 ms
+    one). A latency gate there only raises false alarms; on a quiet, dedicated machine, turn it on.
     """
 
     quality_abs: float = 0.005
     size_rel: float = 0.02
     speedup_rel: float = 0.35
-    latency_rel: float = 0.75
+    latency_rel: float | None = None  # "off"
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            require_range(f.name, getattr(self, f.name), 0.0, 10.0)
+            value = getattr(self, f.name)
+            if value is not None or f.name != "latency_rel":
+                require_range(f.name, value, 0.0, 10.0)
 
     @classmethod
     def parse(cls, items: list[str]) -> Tolerances:
@@ -81,6 +85,9 @@ class Tolerances:
             key, sep, raw = item.partition("=")
             if not sep or key not in names:
                 raise ConfigError(f"tolerance must be NAME=VALUE with NAME one of {', '.join(names)}; got {item!r}")
+            if key == "latency_rel" and raw == "off":
+                values[key] = None
+                continue
             try:
                 values[key] = float(raw)
             except ValueError:
@@ -170,10 +177,15 @@ def check_baseline(
     ``comparable`` is skipped, saying why (a speedup measured on other CPU features is no regression)."""
     verdicts = []
     for chk in BASELINE_CHECKS:
-        tol = float(getattr(tolerances, chk.tolerance_field))
+        raw_tol = getattr(tolerances, chk.tolerance_field)
         current, base = metrics.get(chk.metric), baseline.get(chk.metric)
         if current is None or base is None or math.isnan(current) or math.isnan(base):
             continue  # not a figure of this case (no speedup on a reference), nothing to judge
+        if raw_tol is None:
+            verdicts.append(Verdict(case_id, chk.name, "baseline", chk.metric, Status.SKIP, current, base, None,
+                                    message=f"not gated: {chk.tolerance_field} is off"))
+            continue
+        tol = float(raw_tol)
         if chk.scope not in comparable:
             verdicts.append(Verdict(case_id, chk.name, "baseline", chk.metric, Status.SKIP, current, base, tol,
                                     message=f"not compared: the baseline was not taken with the {chk.scope}"))

@@ -4,6 +4,7 @@ from harness.errors import ConfigError
 from harness.gate import Expectation, Scope, Status, Tolerances, check_baseline, check_contract
 
 ALL = frozenset(Scope)
+ON = Tolerances(latency_rel=0.75)  # every check on
 
 EXP = [Expectation("quality_retention", "quality.retention", ">=", 0.99)]
 
@@ -39,7 +40,7 @@ def _by_check(verdicts):
 def test_baseline_within_tolerance_passes():
     base = {"quality.value": 0.95, "size_bytes": 1000.0, "speedup": 2.0, "latency.p50_s": 0.01}
     cur = {"quality.value": 0.946, "size_bytes": 1019.0, "speedup": 1.4, "latency.p50_s": 0.017}
-    verdicts = _by_check(check_baseline("c", cur, base, Tolerances(), comparable=ALL))
+    verdicts = _by_check(check_baseline("c", cur, base, ON, comparable=ALL))
     assert {k: v.status for k, v in verdicts.items()} == {
         "quality": Status.PASS, "size": Status.PASS, "speedup": Status.PASS, "latency": Status.PASS
     }
@@ -57,7 +58,7 @@ def test_baseline_within_tolerance_passes():
 def test_each_baseline_check_fails_beyond_tolerance(metric, current, check):
     base = {"quality.value": 0.95, "size_bytes": 1000.0, "speedup": 2.0, "latency.p50_s": 0.01}
     cur = dict(base, **{metric: current})
-    verdicts = _by_check(check_baseline("case-x", cur, base, Tolerances(), comparable=ALL))
+    verdicts = _by_check(check_baseline("case-x", cur, base, ON, comparable=ALL))
     assert verdicts[check].status is Status.FAIL
     assert verdicts[check].message.startswith(f"case-x: {metric} ")
     assert "baseline" in verdicts[check].message and "tolerance" in verdicts[check].message
@@ -76,10 +77,19 @@ def test_speed_is_judged_only_where_the_baseline_environment_matches(comparable,
     """Far worse speed everywhere: only the checks whose scope matches may fail; the others say why not."""
     base = {"quality.value": 0.95, "size_bytes": 1000.0, "speedup": 2.0, "latency.p50_s": 0.01}
     cur = {"quality.value": 0.5, "size_bytes": 5000.0, "speedup": 0.1, "latency.p50_s": 1.0}
-    verdicts = _by_check(check_baseline("c", cur, base, Tolerances(), comparable=comparable))
+    verdicts = _by_check(check_baseline("c", cur, base, ON, comparable=comparable))
     assert {k for k, v in verdicts.items() if v.status is Status.FAIL} == judged
     for name in set(verdicts) - judged:
         assert verdicts[name].status is Status.SKIP and verdicts[name].message.startswith("not compared: ")
+
+
+def test_latency_is_not_gated_by_default_but_can_be_turned_on_and_off():
+    base, cur = {"latency.p50_s": 0.01}, {"latency.p50_s": 1.0}
+    (v,) = check_baseline("c", cur, base, Tolerances(), comparable=ALL)
+    assert v.status is Status.SKIP and v.message == "not gated: latency_rel is off"
+    (v,) = check_baseline("c", cur, base, Tolerances.parse(["latency_rel=0.5"]), comparable=ALL)
+    assert v.status is Status.FAIL and "tolerance 50%" in v.message
+    assert Tolerances.parse(["latency_rel=0.5", "latency_rel=off"]).latency_rel is None
 
 
 def test_metric_absent_on_either_side_is_not_judged():

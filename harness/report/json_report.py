@@ -31,14 +31,17 @@ def _clean(value: Any) -> Any:
 
 
 def _baseline_info(session: OptbenchSession, suite: str) -> dict[str, Any]:
-    """Which baseline a suite was judged against, where it was taken, and which figures could be compared."""
+    """Which baseline a suite was judged against, where it was taken, and which figures were gated against it
+    (a figure is not when its tolerance is off or the baseline was taken on other hardware)."""
     baseline = session.baselines[suite]
     info: dict[str, Any] = {"path": str(Path(session.options.baseline_dir) / f"{suite}.json"), "environment": None,
                             "compared": []}
     if baseline is not None:
         info["environment"] = baseline.environment
         scopes = env.comparable_scopes(baseline.environment, session.environment)
-        info["compared"] = [chk.name for chk in BASELINE_CHECKS if chk.scope in scopes]
+        tolerances = session.options.tolerances
+        info["compared"] = [chk.name for chk in BASELINE_CHECKS
+                            if chk.scope in scopes and getattr(tolerances, chk.tolerance_field) is not None]
     return info
 
 

@@ -11,6 +11,7 @@ from harness.gate import BASELINE_CHECKS
 # peak mem: the process's peak RSS while preparing and running the case (GPU: peak allocated device memory);
 # Δ mem: how much the case added to the RSS; Δ quality: against the same backend's fp32 case.
 COLUMNS = ("case", "p50 b1", "speedup", "thrpt/s", "peak mem", "Δ mem", "size", "quality", "Δ quality", "verdict")
+SHORT_METRIC = {"accuracy": "acc", "cosine_to_reference": "cos"}  # cos: mean cosine to the fp32 embeddings
 
 
 def _ms(seconds: float | None) -> str:
@@ -61,7 +62,7 @@ def rows(run: dict[str, Any]) -> list[tuple[str, ...]]:
                 _bytes(rec["memory"].get("device_peak_bytes") or m.get("memory.peak_rss_bytes")),
                 _bytes(m.get("memory.delta_rss_bytes")),
                 _bytes(m.get("size_bytes")),
-                f"{q['metric'][:8]} {q['value']:.4f}",
+                f"{SHORT_METRIC.get(q['metric'], q['metric'])} {q['value']:.4f}",
                 delta,
                 verdict,
             )
@@ -86,7 +87,7 @@ def header(run: dict[str, Any]) -> list[str]:
             lines.append(f"baseline {suite}: none yet ({info['path']})")
             continue
         skipped = [c.name for c in BASELINE_CHECKS if c.name not in info["compared"]]
-        note = f"; not compared here: {', '.join(skipped)}" if skipped else ""
+        note = f"; not gated: {', '.join(skipped)}" if skipped else ""
         lines.append(f"baseline {suite}: taken on {env.describe(info['environment'])}{note}")
     return lines
 

@@ -54,4 +54,4 @@ def test_header_names_this_machine_and_the_baselines_machine():
     other = env.capture(1) | {"cpu": "Other CPU", "cpu_flags": ["avx2"]}
     lines = terminal.header(_run(other))
     assert lines[1].startswith("baseline quantization: taken on Other CPU [avx2]")
-    assert lines[1].endswith("; not compared here: speedup, latency")
+    assert lines[1].endswith("; not gated: speedup, latency")
