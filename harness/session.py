@@ -139,8 +139,11 @@ class OptbenchSession:
         failed = [v.message for v in verdicts if v.status is Status.FAIL]
         known = [v.message for v in verdicts if v.status is Status.KNOWN]
         if self.options.update_baselines:
-            # Accepting this run: checks are reported, not enforced; unmet contracts become accepted findings.
-            return Outcome(case, "pass", record, verdicts, "\n".join(failed + known))
+            # Accepting this run: baseline checks are reported, not enforced; an unmet contract is accepted as a
+            # finding and still shown as one ("known"), never as a plain pass.
+            unmet = [v for v in verdicts if v.source == "contract" and v.status in (Status.FAIL, Status.KNOWN)]
+            status = "known" if unmet else "pass"
+            return Outcome(case, status, record, verdicts, "\n".join(failed + known))
         if failed:
             return Outcome(case, "fail", record, verdicts, "\n".join(failed))
         if entry is None:
