@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import os
+import time
 from collections.abc import Iterator
 
 import torch
@@ -88,12 +90,27 @@ class NoisyConfig(TechniqueConfig):
         return ArtifactKind.TORCH_MODULE
 
 
+SLOW_ENV = "OPTBENCH_TOY_SLOW_S"  # set to seconds: every toy artifact sleeps that long per call (a "slower" change)
+
+
+class Sleepy(nn.Module):
+    def __init__(self, inner: nn.Module, delay_s: float) -> None:
+        super().__init__()
+        self.inner, self.delay_s = inner, delay_s
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(self.delay_s)
+        return self.inner(x)
+
+
 def apply_noisy(ref: Reference, config: NoisyConfig, ctx: Context) -> Artifact:
-    module = copy.deepcopy(ref.module)
+    module: nn.Module = copy.deepcopy(ref.module)
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for p in module.parameters():
             p.add_(torch.randn(p.shape, generator=g) * config.scale)
+    if os.environ.get(SLOW_ENV):
+        module = Sleepy(module, float(os.environ[SLOW_ENV]))
     return Artifact(ArtifactKind.TORCH_MODULE, config.precision, make_key(ref.key, config.to_dict()), module=module)
 
 

@@ -128,6 +128,10 @@ def test_update_then_gate_twice_passes_and_writes_run_record(toy, pytester):
                         "toy_mlp-harsh-torch_eager": "known"}
     gentle = next(c for c in run["cases"] if c["config"] == "gentle")["record"]
     assert gentle["latency"]["rounds"] >= 3 and gentle["speedup"] > 0
+    assert len(gentle["latency"]["samples_s"]) == gentle["latency"]["rounds"]  # raw samples kept in the record
+    assert len(gentle["paired"]["candidate_s"]) == gentle["paired"]["rounds"] >= 10
+    accepted = json.loads(baseline_file(pytester).read_text())["cases"]["toy_mlp-gentle-torch_eager"]
+    assert "samples_s" not in json.dumps(accepted)  # the baseline stays small enough to review
     assert gentle["quality"]["retention"] == pytest.approx(1.0)
 
 
@@ -157,6 +161,18 @@ def test_a_regression_beyond_tolerance_fails_with_one_message(toy, pytester):
         "*toy_mlp-gentle-torch_eager: quality.value dropped beyond tolerance: baseline 1.5000, current *",
     ])
     result.stdout.fnmatch_lines(["*toy_mlp-gentle-torch_eager: size_bytes grew beyond tolerance: baseline 10*"])
+
+
+def test_a_slower_change_fails_on_its_interleaved_speedup(toy, monkeypatch):
+    """The question CI must answer: a change that makes a case slower fails the run, naming the speedup."""
+    args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-configs=gentle")
+    toy(*args, "--optbench-update-baselines").assert_outcomes(passed=2)
+    monkeypatch.setenv(plugin_toys.SLOW_ENV, "0.002")  # the toy artifact now sleeps 2 ms per call
+    result = toy(*args)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*toy_mlp-gentle-torch_eager: speedup dropped beyond tolerance: baseline *, current *, tolerance 35%*",
+    ])
 
 
 @pytest.mark.parametrize("content", ['{"schema_version": 1, "cases": {"a"', '{"schema_version": 7, "cases": {}}'])

@@ -24,6 +24,7 @@ class LatencyStats:
     min_s: float
     max_s: float
     items_per_s: float
+    samples_s: tuple[float, ...] = dataclasses.field(default=(), repr=False)  # the raw per-call times, in order
 
     @classmethod
     def from_samples(cls, samples_s: Sequence[float], batch: int) -> LatencyStats:
@@ -46,6 +47,7 @@ class LatencyStats:
             min_s=float(data.min()),
             max_s=float(data.max()),
             items_per_s=float(batch / median) if median > 0 else float("inf"),
+            samples_s=tuple(float(x) for x in data),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,6 +80,8 @@ class PairedStats:
     p75: float
     rounds: int
     block: int  # calls per timed block
+    reference_s: tuple[float, ...] = dataclasses.field(default=(), repr=False)  # per-round block times, in order
+    candidate_s: tuple[float, ...] = dataclasses.field(default=(), repr=False)
 
     @classmethod
     def from_samples(cls, reference_s: Sequence[float], candidate_s: Sequence[float], block: int = 1) -> PairedStats:
@@ -89,7 +93,8 @@ class PairedStats:
             raise ValueError("paired samples must be finite and positive")
         ratios = ref / cand
         p25, median, p75 = np.percentile(ratios, [25, 50, 75])
-        return cls(float(median), float(p25), float(p75), int(ratios.size), block)
+        return cls(float(median), float(p25), float(p75), int(ratios.size), block,
+                   tuple(float(x) for x in ref), tuple(float(x) for x in cand))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

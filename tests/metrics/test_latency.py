@@ -33,7 +33,12 @@ def test_scaling_samples_scales_every_statistic(data, k):
 def test_order_of_samples_does_not_matter(data):
     a, b = LatencyStats.from_samples(data, 1), LatencyStats.from_samples(sorted(data), 1)
     assert a.mean_s == pytest.approx(b.mean_s)
-    assert dataclasses.replace(a, mean_s=0.0) == dataclasses.replace(b, mean_s=0.0)
+    assert dataclasses.replace(a, mean_s=0.0, samples_s=()) == dataclasses.replace(b, mean_s=0.0, samples_s=())
+
+
+@given(samples)
+def test_raw_samples_are_kept_in_order(data):
+    assert LatencyStats.from_samples(data, 1).samples_s == tuple(data)
 
 
 def test_known_values():
@@ -68,6 +73,7 @@ def test_paired_speedup_is_the_median_ratio_and_lies_between_its_quartiles(pairs
     assert s.p25 <= s.speedup <= s.p75
     assert s.speedup == pytest.approx(float(np.median(np.asarray(ref) / np.asarray(cand))))
     assert s.rounds == len(pairs)
+    assert (s.reference_s, s.candidate_s) == (tuple(ref), tuple(cand))  # raw rounds kept for later statistics
 
 
 @given(st.lists(st.tuples(positive, positive), min_size=1, max_size=100))
