@@ -22,6 +22,7 @@ from harness.metrics.quality import Accuracy
 from harness.techniques import base as tbase
 from harness.techniques.base import Context, Reference, TechniqueConfig
 from model_zoo.spec import MODELS, ModelSpec, Split, Splits, Task, TrainRecipe
+from tests.toy_models import MLP
 
 
 def _data() -> Splits:
@@ -39,13 +40,9 @@ def _examples(batch: int) -> tuple[torch.Tensor, ...]:
     return (torch.randn(batch, 4, generator=torch.Generator().manual_seed(batch)),)
 
 
-class ToyMLP(nn.Module):
+class ToyMLP(MLP):
     def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        super().__init__(4, 16, 2)
 
 
 class NaNMLP(ToyMLP):

@@ -13,15 +13,11 @@ from torch import nn
 from harness.cache import Cache
 from harness.errors import ExportError
 from harness.onnx_export import OPSET, cached_export, count_ops, export_onnx, int8_op_count
+from tests.toy_models import MLP
 
 
-class Mlp(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+def Mlp() -> MLP:
+    return MLP(4, 8, 2)
 
 
 class DataDependent(nn.Module):

@@ -10,15 +10,11 @@ from torch import nn
 from harness.artifact import Artifact, ArtifactKind, Precision
 from harness.backends.base import BackendContext
 from harness.cache import Cache
+from tests.toy_models import MLP, TinyEmbedder
 
 
-class TinyMLP(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 4))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+def TinyMLP() -> MLP:
+    return MLP(8, 32, 4)
 
 
 class TinyCNN(nn.Module):
@@ -29,19 +25,6 @@ class TinyCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(torch.flatten(self.conv(x), 1))
-
-
-class TinyEmbedder(nn.Module):
-    """Token ids and a mask in, one vector out: int64 inputs must reach the model as int64."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.emb = nn.Embedding(50, 16)
-        self.proj = nn.Linear(16, 8)
-
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        m = mask.unsqueeze(-1).to(self.emb.weight.dtype)
-        return self.proj((self.emb(ids) * m).sum(1) / m.sum(1).clamp(min=1))
 
 
 def _seeded(cls: type[nn.Module]) -> nn.Module:

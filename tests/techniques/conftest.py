@@ -13,15 +13,11 @@ from harness.cache import Cache
 from harness.metrics.quality import Accuracy, EmbeddingFidelity
 from harness.techniques.base import Context, Reference
 from model_zoo.spec import Inputs, ModelSpec, Split, Splits, Task
+from tests.toy_models import MLP, TinyEmbedder
 
 
-class TinyMLP(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+def TinyMLP() -> MLP:
+    return MLP(16, 64, 64, 4)
 
 
 class TinyCNN(nn.Module):
@@ -33,17 +29,6 @@ class TinyCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(torch.flatten(self.conv(x), 1))
-
-
-class TinyEmbedder(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.emb = nn.Embedding(50, 16)
-        self.proj = nn.Linear(16, 8)
-
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        m = mask.unsqueeze(-1).to(self.emb.weight.dtype)
-        return self.proj((self.emb(ids) * m).sum(1) / m.sum(1).clamp(min=1))
 
 
 def _float_inputs(shape: tuple[int, ...]) -> Callable[[int], Inputs]:
