@@ -23,6 +23,7 @@ from harness.metrics.memory import PeakRSS
 from harness.metrics.size import onnx_param_counts, torch_param_counts
 from harness.record import Record
 from harness.techniques.base import Context, Reference, apply
+from harness.techniques.reference import REFERENCE
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,14 @@ def param_counts(artifact: Artifact) -> tuple[int, int]:
         return torch_param_counts(artifact.module)
     assert artifact.onnx_path is not None
     return onnx_param_counts(artifact.onnx_path)
+
+
+def prepare_reference(reference: Reference, backend_name: str, settings: Settings, ctx: Context) -> Runner:
+    """The fp32 reference prepared on ``backend_name``: what a case is timed against when its own fp32 case did
+    not run first (a run selected with ``-k``)."""
+    backend = BACKENDS.get(backend_name)(BackendContext(ctx.cache, settings.threads))
+    artifact = apply(reference, REFERENCE, ctx)
+    return backend.prepare(artifact, reference.spec.example_inputs(2), reference.spec.input_names)
 
 
 def measure_case(

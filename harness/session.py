@@ -17,7 +17,7 @@ from harness.cache import Cache
 from harness.case import Case, generate_cases
 from harness.errors import OptbenchError
 from harness.gate import Status, Tolerances, Verdict, check_baseline, check_contract
-from harness.measure import Settings, default_timer, measure_case, reference_outputs
+from harness.measure import Settings, default_timer, measure_case, prepare_reference, reference_outputs
 from harness.record import Record
 from harness.report import json_report
 from harness.techniques.base import Context, Reference
@@ -104,11 +104,15 @@ class OptbenchSession:
             self._release_runners_except(case.model)
             ref, ref_out = self.reference(case.model)
             ref_outcome = self.outcomes.get(case.reference_id)
+            ctx = Context(self.cache, self.options.threads)
+            key = (case.model, case.backend)
+            if key not in self._ref_runners and not case.is_reference and ref_outcome is None:
+                self._ref_runners[key] = prepare_reference(ref, case.backend, self.settings, ctx)
             record, runner = measure_case(
-                case, ref, ref_out, self.settings, Context(self.cache, self.options.threads),
+                case, ref, ref_out, self.settings, ctx,
                 timer=_benchmark_timer(benchmark, case),
                 reference_record=ref_outcome.record if ref_outcome is not None else None,
-                reference_runner=self._ref_runners.get((case.model, case.backend)),
+                reference_runner=self._ref_runners.get(key),
                 keep_runner=case.is_reference,
             )
             if runner is not None:

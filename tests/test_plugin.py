@@ -163,6 +163,15 @@ def test_a_regression_beyond_tolerance_fails_with_one_message(toy, pytester):
     result.stdout.fnmatch_lines(["*toy_mlp-gentle-torch_eager: size_bytes grew beyond tolerance: baseline 10*"])
 
 
+def test_a_case_selected_without_its_fp32_case_still_gets_a_speedup(toy, pytester):
+    result = toy("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-allow-new", "-k", "gentle")
+    result.assert_outcomes(passed=1)
+    run = json.loads(sorted((pytester.path / "results").glob("run-*.json"))[-1].read_text())
+    (case,) = run["cases"]
+    assert case["case_id"] == "toy_mlp-gentle-torch_eager" and case["record"]["paired"]["rounds"] >= 10
+    assert 0.2 < case["record"]["speedup"] < 5  # the same module on both sides: a ratio near 1
+
+
 def test_a_slower_change_fails_on_its_interleaved_speedup(toy, monkeypatch):
     """The question CI must answer: a change that makes a case slower fails the run, naming the speedup."""
     args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-configs=gentle")
