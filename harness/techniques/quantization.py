@@ -122,10 +122,11 @@ def reference_onnx(reference: Reference, ctx: Context) -> Path:
                          reference.spec.input_names, ctx.cache)
 
 
-def _ort_version() -> str:
+def _ort_recipe() -> str:
+    """What an ORT-quantized file depends on besides the config and the export: ORT's version and our steps'."""
     import onnxruntime
 
-    return str(onnxruntime.__version__)
+    return f"onnxruntime {onnxruntime.__version__}, steps v{_ort_quant.STEPS_VERSION}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,7 +176,7 @@ class OrtDynamicInt8Config(_OrtInt8Config):
 def ort_dynamic_int8(reference: Reference, config: OrtDynamicInt8Config, ctx: Context) -> Artifact:
     """Export the reference, quantize it with ORT's dynamic quantizer; both steps are cached."""
     fp32 = reference_onnx(reference, ctx)
-    key = _artifact_key(reference, config, fp32.stem, _ort_version())
+    key = _artifact_key(reference, config, fp32.stem, _ort_recipe())
     path = ctx.cache.get_or_create(
         ctx.cache.path("quantized", key, ".onnx"),
         lambda tmp: _ort_quant.quantize_dynamic(fp32, tmp, per_channel=config.per_channel, op_types=config.op_types,
@@ -225,7 +226,7 @@ def ort_static_int8(reference: Reference, config: OrtStaticInt8Config, ctx: Cont
     """Export the reference, calibrate on ``reference.calibration_inputs()`` (training split), quantize; cached."""
     fp32 = reference_onnx(reference, ctx)
     calibration = reference.calibration_inputs()
-    key = _artifact_key(reference, config, fp32.stem, _ort_version(), len(calibration[0]), _ort_quant.CALIBRATION_BATCH)
+    key = _artifact_key(reference, config, fp32.stem, _ort_recipe(), len(calibration[0]), _ort_quant.CALIBRATION_BATCH)
     path = ctx.cache.get_or_create(
         ctx.cache.path("quantized", key, ".onnx"),
         lambda tmp: _ort_quant.quantize_static(
