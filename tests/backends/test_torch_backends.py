@@ -96,3 +96,20 @@ def test_compile_matches_eager_and_times_compilation_outside_calls(make_toy, bct
     assert runner.prepare_seconds > before
     np.testing.assert_allclose(runner.to_numpy(call()), toy.expected(5), rtol=1e-4, atol=1e-5)
     assert toy.module.training is False and not isinstance(toy.module, torch._dynamo.eval_frame.OptimizedModule)
+
+
+def test_compile_step_ignores_only_the_warnings_it_names():
+    """Seen on an H100: inductor's TF32 advice, under -W error, failed every fp32 torch_compile_cuda case."""
+    import warnings
+
+    from harness.backends._torch_common import quiet_inductor
+
+    tf32 = ("TensorFloat32 tensor cores for float32 matrix multiplication available but not enabled. Consider "
+            "setting `torch.set_float32_matmul_precision('high')` for better performance.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with quiet_inductor():
+            warnings.warn(tf32, UserWarning, stacklevel=1)
+            warnings.warn("`torch.jit.script_method` is deprecated", DeprecationWarning, stacklevel=1)
+        with pytest.raises(UserWarning, match="something else"), quiet_inductor():
+            warnings.warn("something else", UserWarning, stacklevel=1)
