@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import io
 from pathlib import Path
 
@@ -36,6 +37,9 @@ class Artifact:
     module: nn.Module | None = None
     onnx_path: Path | None = None
     proof: dict[str, float] = dataclasses.field(default_factory=dict)
+    # Settings a technique chose for this machine (ORT's weight range on CPUs without VNNI): an artifact made
+    # with other choices is another artifact, so the gate does not compare its quality with the baseline's.
+    machine_choices: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind is ArtifactKind.ONNX_MODEL:
@@ -49,6 +53,17 @@ class Artifact:
             return onnx_size_bytes(self.onnx_path)
         assert self.module is not None
         return state_dict_size_bytes(self.module)
+
+
+def weights_digest(module: nn.Module) -> str:
+    """Content hash of a module's parameters and buffers (names, dtypes, shapes, bytes): two references with the
+    same digest compute the same function. Training on another CPU, with the same seeds, can change it."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()[:16]
 
 
 def state_dict_size_bytes(module: nn.Module) -> int:

@@ -36,6 +36,11 @@ def _cpu() -> tuple[str, tuple[str, ...]]:
     return name, tuple(f for f in CPU_FLAGS if f in flags)
 
 
+def cpu_flags() -> tuple[str, ...]:
+    """The speed-relevant features of this CPU, among :data:`CPU_FLAGS`."""
+    return _cpu()[1]
+
+
 def _version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)

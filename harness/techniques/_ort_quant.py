@@ -64,7 +64,22 @@ def preprocess(src: Path, dst: Path) -> None:
     onnx.save(model, str(dst))
 
 
-def quantize_dynamic(src: Path, dst: Path, *, per_channel: bool, op_types: tuple[str, ...], weight_type: str) -> None:
+def saturates_u8s8() -> bool:
+    """Whether ORT's u8 × s8 integer kernels can saturate here: x86 without VNNI (AVX-512 VNNI, AVX-VNNI or AMX),
+    where MLAS multiplies with VPMADDUBSW and its pairwise 16-bit sums clip (ORT's quantization guide: "try
+    reduce_range"). VNNI accumulates in 32 bits, and ARM's kernels widen first."""
+    import platform
+
+    from harness.env import cpu_flags
+
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return False
+    return not {"avx512_vnni", "avx_vnni", "amx_int8"} & set(cpu_flags())
+
+
+def quantize_dynamic(
+    src: Path, dst: Path, *, per_channel: bool, op_types: tuple[str, ...], weight_type: str, reduce_range: bool
+) -> None:
     """Int8 weights, activations quantized at run time (DynamicQuantizeLinear → MatMulInteger/ConvInteger)."""
     from onnxruntime.quantization import QuantType
     from onnxruntime.quantization import quantize_dynamic as ort_quantize_dynamic
@@ -74,7 +89,7 @@ def quantize_dynamic(src: Path, dst: Path, *, per_channel: bool, op_types: tuple
         preprocess(src, pre)
         with ort_step("quantize_dynamic", src), _quiet():
             ort_quantize_dynamic(str(pre), str(dst), op_types_to_quantize=list(op_types), per_channel=per_channel,
-                                 weight_type=QuantType[weight_type])
+                                 reduce_range=reduce_range, weight_type=QuantType[weight_type])
 
 
 class _Reader:
@@ -97,7 +112,7 @@ class _Reader:
 def quantize_static(
     src: Path, dst: Path, calibration: Inputs, input_names: tuple[str, ...], *, calibration_method: str,
     per_channel: bool, quant_format: str, activation_type: str, weight_type: str, op_types: tuple[str, ...] | None,
-    percentile: float,
+    percentile: float, reduce_range: bool,
 ) -> None:
     """Int8 weights and activations with ranges calibrated on ``calibration`` (training data only)."""
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType
@@ -114,8 +129,9 @@ def quantize_static(
             ort_quantize_static(
                 str(pre), str(dst), Reader(pre, calibration, input_names), quant_format=QuantFormat[quant_format],
                 op_types_to_quantize=list(op_types) if op_types is not None else None, per_channel=per_channel,
-                activation_type=QuantType[activation_type], weight_type=QuantType[weight_type],
-                calibrate_method=CalibrationMethod[calibration_method], extra_options=extra,
+                reduce_range=reduce_range, activation_type=QuantType[activation_type],
+                weight_type=QuantType[weight_type], calibrate_method=CalibrationMethod[calibration_method],
+                extra_options=extra,
             )
 
 

@@ -27,6 +27,7 @@ class Reference:
     module: nn.Module
     key: str
     splits: Splits
+    weights_digest: str = ""  # content hash of ``module`` (harness.artifact.weights_digest); "" until computed
 
     def calibration_inputs(self) -> Inputs:
         """The first ``spec.calibration_size`` items of the training split: techniques never see the test split."""

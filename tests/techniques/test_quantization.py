@@ -45,6 +45,7 @@ QUANT_PRESETS = presets("quantization")
         (OrtDynamicInt8Config, {"op_types": ("Softmax",)}, "`op_types` must hold op types among MatMul, Gemm"),
         (OrtDynamicInt8Config, {"op_types": "MatMul"}, "`op_types` must be a non-empty list of ONNX op types"),
         (OrtDynamicInt8Config, {"weight_type": "int8"}, "`weight_type` must be one of QInt8, QUInt8; got 'int8'"),
+        (OrtDynamicInt8Config, {"reduce_range": "auto"}, "`reduce_range` must be true or false, got 'auto'"),
         (HalfPrecisionConfig, {"dtype": "fp8"}, "`dtype` must be one of fp16, bf16; got 'fp8'"),
         (TorchDynamicInt8Config, {"min_quality_retention": 1.5}, "`min_quality_retention` must be in [0, 1]"),
         (TorchDynamicInt8Config, {"name": "has space"}, "`name` must be a non-empty slug"),
@@ -235,3 +236,63 @@ def test_preprocess_leaves_no_stored_shapes_for_the_quantizer_to_trip_on(tctx, m
     assert len(model.graph.value_info) == 0
     assert [n.op_type for n in model.graph.node].count("Gemm") + [n.op_type for n in model.graph.node].count(
         "MatMul") >= 3  # the graph itself is still there
+
+
+@pytest.mark.parametrize(
+    ("machine", "flags", "saturates"),
+    [
+        ("x86_64", ("avx", "avx2", "fma"), True),  # VPMADDUBSW: 16-bit pairwise sums clip
+        ("x86_64", ("avx2", "avx512f"), True),  # AVX-512 without VNNI too
+        ("x86_64", ("avx2", "avx512f", "avx512_vnni"), False),
+        ("x86_64", ("avx2", "avx_vnni"), False),
+        ("aarch64", (), False),
+    ],
+)
+def test_u8s8_saturation_is_decided_by_the_cpu(machine, flags, saturates, monkeypatch):
+    from harness.techniques import _ort_quant
+
+    monkeypatch.setattr("platform.machine", lambda: machine)
+    monkeypatch.setattr("harness.env.cpu_flags", lambda: flags)
+    assert _ort_quant.saturates_u8s8() is saturates
+
+
+@pytest.mark.parametrize("name", ["ort_dynamic_int8_per_tensor", "ort_static_int8_minmax"])
+@pytest.mark.parametrize("saturates", [True, False])
+def test_weight_range_follows_the_machine_and_is_recorded(name, saturates, tmp_path, make_reference, monkeypatch):
+    ctx = Context(Cache(tmp_path), threads=1)
+    monkeypatch.setattr("harness.techniques._ort_quant.saturates_u8s8", lambda: saturates)
+    calls: list[bool] = []
+    for step in ("quantize_dynamic", "quantize_static"):
+        real = getattr(_ort_quant_module(), step)
+
+        def spy(*args, _real=real, **kwargs):
+            calls.append(kwargs["reduce_range"])
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(f"harness.techniques._ort_quant.{step}", spy)
+    artifact = apply(make_reference("mlp"), QUANT_PRESETS.get(name), ctx)
+    assert artifact.proof["reduce_range"] == float(saturates)
+    assert artifact.machine_choices == {"reduce_range": str(saturates).lower()}
+    assert calls == [saturates]
+
+
+def test_weight_range_set_in_the_config_is_no_machine_choice(tctx, make_reference, monkeypatch):
+    monkeypatch.setattr("harness.techniques._ort_quant.saturates_u8s8", lambda: True)
+    config = OrtDynamicInt8Config(name="full_range", reduce_range=False)
+    artifact = apply(make_reference("mlp"), config, tctx)
+    assert artifact.proof["reduce_range"] == 0.0 and artifact.machine_choices == {}
+    auto = apply(make_reference("mlp"), dataclasses.replace(config, reduce_range=None), tctx)
+    assert auto.key != artifact.key and auto.proof["reduce_range"] == 1.0
+
+
+@pytest.mark.parametrize(("activation", "weight"), [("QUInt8", "QUInt8"), ("QInt8", "QInt8")])
+def test_pairings_that_cannot_saturate_keep_full_range(activation, weight, tctx, make_reference, monkeypatch):
+    monkeypatch.setattr("harness.techniques._ort_quant.saturates_u8s8", lambda: True)
+    config = OrtStaticInt8Config(name="s", activation_type=activation, weight_type=weight)
+    assert apply(make_reference("mlp"), config, tctx).proof["reduce_range"] == 0.0
+
+
+def _ort_quant_module():
+    from harness.techniques import _ort_quant
+
+    return _ort_quant
