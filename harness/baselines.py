@@ -22,6 +22,8 @@ SCHEMA_VERSION = 1
 # The figures a baseline keeps: what the gate judges plus what a reviewer wants to see move in a diff.
 KEPT_METRICS = (
     "quality.value",
+    "quality.ci_low",
+    "quality.ci_high",
     "quality.retention",
     "quality.agreement",
     "size_bytes",
@@ -39,12 +41,14 @@ class BaselineEntry:
     metrics: dict[str, float | None]
     accepted_failures: frozenset[str] = frozenset()  # contract checks known to fail, reviewed and accepted
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    identity: dict[str, str] = dataclasses.field(default_factory=dict)  # Record.identity of the accepted run
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "metrics": self.metrics,
             "accepted_contract_failures": sorted(self.accepted_failures),
             "config": self.config,
+            "identity": self.identity,
         }
 
 
@@ -80,7 +84,7 @@ def entry_from_record(record: Record, accepted_failures: frozenset[str]) -> Base
     metrics = record.metrics()
     kept = {k: _round(metrics.get(k)) for k in KEPT_METRICS if metrics.get(k) is not None}
     kept.update({k: _round(v) for k, v in metrics.items() if k.startswith("proof.")})
-    return BaselineEntry(kept, accepted_failures, record.config)
+    return BaselineEntry(kept, accepted_failures, record.config, dict(record.identity))
 
 
 def _fail(path: Path, problem: str) -> BaselineError:
@@ -105,8 +109,11 @@ def _parse_entry(path: Path, case_id: str, raw: object) -> BaselineEntry:
     config = raw.get("config", {})
     if not isinstance(config, dict):
         raise _fail(path, f"{where}.config must be an object")
+    identity = raw.get("identity", {})
+    if not isinstance(identity, dict) or not all(isinstance(v, str) for v in identity.values()):
+        raise _fail(path, f"{where}.identity must be an object of strings")
     return BaselineEntry(
-        {k: (None if v is None else float(v)) for k, v in metrics.items()}, frozenset(failures), config
+        {k: (None if v is None else float(v)) for k, v in metrics.items()}, frozenset(failures), config, identity
     )
 
 

@@ -158,6 +158,52 @@ class BaselineCheck:
     scope: Scope = Scope.ANYWHERE
 
 
+class QualityBasis(enum.StrEnum):
+    """How a case's quality relates to its baseline's, from the two records' identities (see Record.identity)."""
+
+    SAME = "same"  # same reference weights, same machine choices: the figure should reproduce
+    OTHER_WEIGHTS = "other weights"  # the same recipe trained elsewhere: compare within sampling error
+    OTHER_CHOICES = "other choices"  # the technique chose other settings on this machine: another artifact
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityComparison:
+    basis: QualityBasis
+    reason: str = ""
+
+    @classmethod
+    def of(cls, current: Mapping[str, str], baseline: Mapping[str, str]) -> QualityComparison:
+        """Compare two identities: machine choices first (they make another artifact), then the weights."""
+        keys = (set(current) | set(baseline)) - {"weights"}
+        choices = sorted(k for k in keys if current.get(k) != baseline.get(k))
+        if choices:
+            diffs = ", ".join(f"{k} {current.get(k, 'unset')} here, {baseline.get(k, 'unset')} in the baseline"
+                              for k in choices)
+            return cls(QualityBasis.OTHER_CHOICES, f"made with other machine-dependent settings ({diffs})")
+        if "weights" not in baseline:
+            return cls(QualityBasis.OTHER_WEIGHTS, "the baseline records no weights digest")
+        if current.get("weights") != baseline["weights"]:
+            return cls(QualityBasis.OTHER_WEIGHTS, f"reference weights {current.get('weights')} differ from the "
+                                                   f"baseline's {baseline['weights']} (trained on other hardware?)")
+        return cls(QualityBasis.SAME)
+
+
+SAME_QUALITY = QualityComparison(QualityBasis.SAME)
+
+
+def sampling_margin(metrics: Mapping[str, float | None], baseline: Mapping[str, float | None]) -> float:
+    """Half-width of a 95 % interval for the difference of two quality figures: the root sum of squares of their
+    own intervals' half-widths (``quality.ci_low``/``ci_high``); 0 when neither has an interval."""
+    half = []
+    for source in (metrics, baseline):
+        low, high = source.get("quality.ci_low"), source.get("quality.ci_high")
+        if low is not None and high is not None and math.isfinite(low) and math.isfinite(high):
+            half.append((high - low) / 2)
+    if len(half) == 1:
+        half.append(half[0])  # the same test set measured both: assume the missing interval is as wide
+    return math.sqrt(sum(h * h for h in half))
+
+
 BASELINE_CHECKS: tuple[BaselineCheck, ...] = (
     BaselineCheck("quality", "quality.value", True, "quality_abs", relative=False),
     BaselineCheck("size", "size_bytes", False, "size_rel", relative=True),
@@ -172,9 +218,14 @@ def check_baseline(
     baseline: Mapping[str, float | None],
     tolerances: Tolerances,
     comparable: frozenset[Scope],
+    quality: QualityComparison = SAME_QUALITY,
 ) -> list[Verdict]:
     """Compare a case's figures with its baseline entry, one verdict per check; a check whose scope is not in
-    ``comparable`` is skipped, saying why (a speedup measured on other CPU features is no regression)."""
+    ``comparable`` is skipped, saying why (a speedup measured on other CPU features is no regression).
+
+    Quality is compared within ``quality_abs`` when ``quality`` says the weights and machine choices are the
+    baseline's; within the sampling error of the two figures (if wider) when only the weights differ; and not at
+    all when the technique made another artifact on this machine (the contract still judges it)."""
     verdicts = []
     for chk in BASELINE_CHECKS:
         raw_tol = getattr(tolerances, chk.tolerance_field)
@@ -186,6 +237,15 @@ def check_baseline(
                                     message=f"not gated: {chk.tolerance_field} is off"))
             continue
         tol = float(raw_tol)
+        note = ""
+        if chk.name == "quality" and quality.basis is QualityBasis.OTHER_CHOICES:
+            verdicts.append(Verdict(case_id, chk.name, "baseline", chk.metric, Status.SKIP, current, base, tol,
+                                    message=f"not compared: {quality.reason}"))
+            continue
+        if chk.name == "quality" and quality.basis is QualityBasis.OTHER_WEIGHTS:
+            margin = sampling_margin(metrics, baseline)
+            if margin > tol:
+                tol, note = margin, f" (the sampling error of both figures: {quality.reason})"
         if chk.scope not in comparable:
             verdicts.append(Verdict(case_id, chk.name, "baseline", chk.metric, Status.SKIP, current, base, tol,
                                     message=f"not compared: the baseline was not taken with the {chk.scope}"))
@@ -202,7 +262,7 @@ def check_baseline(
             word = "dropped" if chk.higher_is_better else "grew"
             message = (
                 f"{case_id}: {chk.metric} {word} beyond tolerance: baseline {_fmt(base)}, "
-                f"current {_fmt(current)}, tolerance {tol_text} (limit {_fmt(bound)})"
+                f"current {_fmt(current)}, tolerance {tol_text}{note} (limit {_fmt(bound)})"
             )
         verdicts.append(Verdict(case_id, chk.name, "baseline", chk.metric, Status.PASS if ok else Status.FAIL,
                                 current, base, tol, message=message))

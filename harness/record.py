@@ -48,6 +48,9 @@ class Record:
     throughput_speedup: float | None  # reference median / this median at the throughput batch (not interleaved)
     prepare_s: float  # technique + backend preparation (export, quantization, compilation), cached or not
     proof: dict[str, float] = dataclasses.field(default_factory=dict)
+    # What the figures were measured on beyond the config: the reference weights' digest and the technique's
+    # machine-dependent choices. The gate compares quality tightly only where these match the baseline's.
+    identity: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def metrics(self) -> dict[str, float | None]:
         """Flat ``name → value`` view: the names gates, baselines and reports use."""

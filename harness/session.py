@@ -16,7 +16,7 @@ from harness.backends.base import Runner
 from harness.cache import Cache
 from harness.case import Case, generate_cases
 from harness.errors import OptbenchError
-from harness.gate import Status, Tolerances, Verdict, check_baseline, check_contract
+from harness.gate import QualityComparison, Status, Tolerances, Verdict, check_baseline, check_contract
 from harness.measure import Settings, default_timer, measure_case, prepare_reference, reference_outputs
 from harness.record import Record
 from harness.report import json_report
@@ -139,7 +139,8 @@ class OptbenchSession:
         verdicts = check_contract(case.id, metrics, case.config.expectations(), accepted)
         if entry is not None:
             comparable = env.comparable_scopes(baseline.environment, self.environment) if baseline else frozenset()
-            verdicts += check_baseline(case.id, metrics, entry.metrics, self.options.tolerances, comparable)
+            quality = QualityComparison.of(record.identity, entry.identity)
+            verdicts += check_baseline(case.id, metrics, entry.metrics, self.options.tolerances, comparable, quality)
         failed = [v.message for v in verdicts if v.status is Status.FAIL]
         known = [v.message for v in verdicts if v.status is Status.KNOWN]
         if self.options.update_baselines:

@@ -15,6 +15,7 @@ entries = st.builds(
     metrics=st.dictionaries(names, numbers, max_size=6),
     accepted_failures=st.frozensets(names, max_size=3),
     config=st.dictionaries(names, st.one_of(st.integers(), names, st.booleans()), max_size=3),
+    identity=st.dictionaries(names, names, max_size=3),
 )
 
 
@@ -52,6 +53,8 @@ def test_missing_file_is_none(tmp_path):
         ('{"schema_version": 1}', "no `cases` object"),
         ('{"schema_version": 1, "cases": {"x": 3}}', "cases['x'] must be an object"),
         ('{"schema_version": 1, "cases": {"x": {"metrics": {"speedup": "fast"}}}}', "must be a number or null"),
+        ('{"schema_version": 1, "cases": {"x": {"metrics": {}, "identity": {"weights": 7}}}}',
+         "identity must be an object of strings"),
     ],
 )
 def test_corrupt_or_unknown_baseline_names_file_and_problem_and_is_untouched(tmp_path, content, problem):

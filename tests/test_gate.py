@@ -1,7 +1,17 @@
 import pytest
 
 from harness.errors import ConfigError
-from harness.gate import Expectation, Scope, Status, Tolerances, check_baseline, check_contract
+from harness.gate import (
+    Expectation,
+    QualityBasis,
+    QualityComparison,
+    Scope,
+    Status,
+    Tolerances,
+    check_baseline,
+    check_contract,
+    sampling_margin,
+)
 
 ALL = frozenset(Scope)
 ON = Tolerances(latency_rel=0.75)  # every check on
@@ -106,3 +116,65 @@ def test_tolerances_parse():
         Tolerances.parse(["speedup_rel=fast"])
     with pytest.raises(ConfigError, match=r"`size_rel` must be in \[0, 10\]"):
         Tolerances.parse(["size_rel=-1"])
+
+
+BASE_Q = {"quality.value": 0.9889, "quality.ci_low": 0.9718, "quality.ci_high": 0.9957}  # 356/360, Wilson
+SAME_W = {"weights": "aaaa"}
+
+
+@pytest.mark.parametrize(
+    ("current", "baseline", "basis", "reason"),
+    [
+        (SAME_W, SAME_W, QualityBasis.SAME, ""),
+        ({"weights": "bbbb"}, SAME_W, QualityBasis.OTHER_WEIGHTS, "reference weights bbbb differ"),
+        (SAME_W, {}, QualityBasis.OTHER_WEIGHTS, "records no weights digest"),
+        ({"weights": "aaaa", "reduce_range": "true"}, {"weights": "aaaa", "reduce_range": "false"},
+         QualityBasis.OTHER_CHOICES, "reduce_range true here, false in the baseline"),
+        ({"weights": "bbbb", "reduce_range": "true"}, {"weights": "aaaa"}, QualityBasis.OTHER_CHOICES,
+         "reduce_range true here, unset in the baseline"),
+    ],
+)
+def test_quality_comparison_from_identities(current, baseline, basis, reason):
+    comparison = QualityComparison.of(current, baseline)
+    assert comparison.basis is basis and reason in comparison.reason
+
+
+def test_sampling_margin_is_the_root_sum_of_squares_of_both_half_widths():
+    cur = {"quality.ci_low": 0.90, "quality.ci_high": 0.96}
+    base = {"quality.ci_low": 0.92, "quality.ci_high": 1.0}
+    assert sampling_margin(cur, base) == pytest.approx((0.03**2 + 0.04**2) ** 0.5)
+    assert sampling_margin(cur, {}) == pytest.approx(0.03 * 2**0.5)  # the other interval taken as wide
+    assert sampling_margin({}, {}) == 0.0
+
+
+@pytest.mark.parametrize(("value", "status"), [(0.9722, Status.PASS), (0.9444, Status.FAIL)])
+def test_other_weights_compare_quality_within_sampling_error(value, status):
+    """digits_resnet trained on AVX2 scored 350/360 against a baseline trained on AVX-512 (356/360): within the
+    test set's sampling error, where 0.005 would fail it; 340/360 is beyond it."""
+    cur = {"quality.value": value, "quality.ci_low": value - 0.02, "quality.ci_high": value + 0.015}
+    other = QualityComparison.of({"weights": "bbbb"}, SAME_W)
+    (v,) = check_baseline("c", cur, BASE_Q, ON, comparable=ALL, quality=other)
+    assert v.status is status and v.tolerance is not None and v.tolerance > ON.quality_abs
+    if status is Status.FAIL:
+        assert "sampling error of both figures" in v.message and "differ" in v.message
+    (tight,) = check_baseline("c", cur, BASE_Q, ON, comparable=ALL, quality=QualityComparison.of(SAME_W, SAME_W))
+    assert tight.status is Status.FAIL and tight.tolerance == ON.quality_abs
+
+
+def test_a_narrow_interval_never_tightens_the_tolerance():
+    cur = {"quality.value": 0.987, "quality.ci_low": 0.9869, "quality.ci_high": 0.9871}
+    base = {"quality.value": 0.990, "quality.ci_low": 0.9899, "quality.ci_high": 0.9901}
+    (v,) = check_baseline("c", cur, base, ON, comparable=ALL, quality=QualityComparison.of({"weights": "b"}, SAME_W))
+    assert v.status is Status.PASS and v.tolerance == ON.quality_abs
+
+
+def test_another_artifact_on_this_machine_is_not_quality_compared():
+    """ORT chose 7-bit weights on a CPU without VNNI: a much lower cosine is no regression of the baseline's
+    artifact; size and speed are still judged."""
+    base = {"quality.value": 0.9655, "size_bytes": 1000.0}
+    cur = {"quality.value": 0.876, "size_bytes": 1100.0}
+    other = QualityComparison.of({"weights": "a", "reduce_range": "true"}, {"weights": "a", "reduce_range": "false"})
+    verdicts = _by_check(check_baseline("c", cur, base, ON, comparable=ALL, quality=other))
+    assert verdicts["quality"].status is Status.SKIP
+    assert verdicts["quality"].message.startswith("not compared: made with other machine-dependent settings")
+    assert verdicts["size"].status is Status.FAIL

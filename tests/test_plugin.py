@@ -163,6 +163,29 @@ def test_a_regression_beyond_tolerance_fails_with_one_message(toy, pytester):
     result.stdout.fnmatch_lines(["*toy_mlp-gentle-torch_eager: size_bytes grew beyond tolerance: baseline 10*"])
 
 
+@pytest.mark.parametrize(("weights", "outcomes"), [("same", {"passed": 1, "failed": 1}), ("other", {"passed": 2})])
+def test_quality_of_other_reference_weights_is_judged_within_sampling_error(toy, pytester, weights, outcomes):
+    """A baseline accepted with weights trained elsewhere: a quality gap beyond 0.005 but inside the two
+    figures' sampling error passes; with the same weights it fails."""
+    args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-configs=gentle")
+    toy(*args, "--optbench-update-baselines").assert_outcomes(passed=2)
+    path = baseline_file(pytester)
+    data = json.loads(path.read_text())
+    entry = data["cases"]["toy_mlp-gentle-torch_eager"]
+    low, high = entry["metrics"]["quality.ci_low"], entry["metrics"]["quality.ci_high"]
+    assert high - low > 0.05  # the toy's test split is small: a wide interval
+    entry["metrics"]["quality.value"] += 0.02
+    if weights == "other":
+        entry["identity"]["weights"] = "0123456789abcdef"
+    path.write_text(json.dumps(data))
+    result = toy(*args)
+    result.assert_outcomes(**outcomes)
+    verdicts = json.loads(sorted((pytester.path / "results").glob("run-*.json"))[-1].read_text())
+    (case,) = [c for c in verdicts["cases"] if c["case_id"] == "toy_mlp-gentle-torch_eager"]
+    (quality,) = [v for v in case["verdicts"] if v["check"] == "quality"]
+    assert (quality["tolerance"] > 0.02) is (weights == "other")
+
+
 def test_a_case_selected_without_its_fp32_case_still_gets_a_speedup(toy, pytester):
     result = toy("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-allow-new", "-k", "gentle")
     result.assert_outcomes(passed=1)

@@ -287,3 +287,10 @@ def test_minilm_reference_loads_offline_in_eval_mode(tmp_path, monkeypatch):
     with torch.inference_mode():
         out = ref.module(*ref.calibration_inputs())
     assert out.shape == (32, 384)
+
+
+def test_reference_knows_its_weights_digest(trained_cache):
+    from harness.artifact import weights_digest
+
+    ref = load_reference(model_zoo.get_model("digits_cnn"), trained_cache)
+    assert len(ref.weights_digest) == 16 and ref.weights_digest == weights_digest(ref.module)
