@@ -125,7 +125,7 @@ def measure_case(
         check_finite(runner.to_numpy(one()), case.id)
         latency = LatencyStats.from_samples(timer(one), batch=1)
         many = runner.bind(spec.example_inputs(spec.throughput_batch))
-        tput_samples = sample_latency(many, warmup=2, min_rounds=5, max_time_s=settings.throughput_time_s)
+        tput_samples = sample_latency(many, warmup=1, min_rounds=3, max_time_s=settings.throughput_time_s)
         throughput = LatencyStats.from_samples(tput_samples, batch=spec.throughput_batch)
         paired: PairedStats | None = None
         if reference_runner is not None and not case.is_reference:

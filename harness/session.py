@@ -121,6 +121,10 @@ class OptbenchSession:
             message = str(exc) if str(exc).startswith(case.id) else f"{case.id}: {exc}"
             self.outcomes[case.id] = Outcome(case, "error", message=message)
             record = None
+        except Exception as exc:  # a bug or a library failure: still an error row in the table and the run record
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            self.outcomes[case.id] = Outcome(case, "error", message=f"{case.id}: {type(exc).__name__}: {first}")
+            raise
         if record is None:
             pytest.fail(self.outcomes[case.id].message, pytrace=False)
         benchmark.extra_info.update({"case": case.id, "speedup": record.speedup, "quality": record.quality.value})

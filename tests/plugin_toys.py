@@ -53,6 +53,15 @@ class NaNMLP(ToyMLP):
         return out if self.training else out * float("nan")
 
 
+class CrashingMLP(ToyMLP):
+    """Trains normally; in eval mode it raises an error no optbench code anticipates (a bug, a library failure)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            raise RuntimeError("kernel exploded\nsecond line of detail")
+        return self.net(x)
+
+
 class EighMLP(ToyMLP):
     """Runs in eager mode, but calls an op (a symmetric eigen-solve) that has no ONNX translation."""
 
@@ -111,7 +120,8 @@ def apply_noisy(ref: Reference, config: NoisyConfig, ctx: Context) -> Artifact:
     return Artifact(ArtifactKind.TORCH_MODULE, config.precision, make_key(ref.key, config.to_dict()), module=module)
 
 
-SPECS = [_spec("toy_mlp", ToyMLP), _spec("toy_nan", NaNMLP), _spec("toy_unexportable", EighMLP)]
+SPECS = [_spec("toy_mlp", ToyMLP), _spec("toy_nan", NaNMLP), _spec("toy_unexportable", EighMLP),
+         _spec("toy_crashing", CrashingMLP)]
 PRESETS = [NoisyConfig(name="gentle", scale=0.0), NoisyConfig(name="harsh", scale=3.0)]
 
 

@@ -30,6 +30,13 @@ def test_digest_changes_with_one_weight_dtype_or_shape():
     assert weights_digest(MLP(4, 8, 3)) != weights_digest(a)
 
 
+def test_digest_covers_zero_dim_and_empty_buffers():
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))  # num_batches_tracked is 0-d
+    before = weights_digest(net)
+    net[1].num_batches_tracked += 1
+    assert weights_digest(net) != before
+
+
 def test_measured_record_carries_the_reference_digest_and_machine_choices(tmp_path, monkeypatch):
     from harness.cache import Cache
     from harness.case import Case

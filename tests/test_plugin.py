@@ -225,6 +225,18 @@ def test_nan_outputs_fail_the_case_with_that_message(toy):
     result.stdout.fnmatch_lines(["*model output contains NaN in 32 of 32 rows; expected finite values*"])
 
 
+def test_an_unexpected_error_fails_its_case_and_is_still_reported(toy, pytester):
+    result = toy("--optbench-models=toy_crashing,toy_mlp", "--optbench-backends=torch_eager",
+                 "--optbench-configs=gentle", "--optbench-allow-new")
+    result.assert_outcomes(failed=2, passed=2)
+    result.stdout.fnmatch_lines(["*toy_crashing-gentle-torch_eager * error"])
+    run = json.loads(sorted((pytester.path / "results").glob("run-*.json"))[-1].read_text())
+    crashed = {c["case_id"]: c for c in run["cases"] if c["model"] == "toy_crashing"}
+    assert {c["status"] for c in crashed.values()} == {"error"} and len(crashed) == 2
+    assert crashed["toy_crashing-fp32-torch_eager"]["message"] == (
+        "toy_crashing-fp32-torch_eager: RuntimeError: kernel exploded")
+
+
 def test_failed_export_fails_that_case_and_others_go_on(toy):
     result = toy("--optbench-models=toy_unexportable,toy_mlp", "--optbench-backends=torch_eager,onnxruntime",
                  "--optbench-configs=gentle", "--optbench-allow-new")
