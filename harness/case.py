@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from harness.backends.base import BACKENDS
+from harness.backends.base import BACKENDS, Backend
 from harness.techniques.base import TechniqueConfig, presets
 from harness.techniques.reference import REFERENCE
 from model_zoo.spec import MODELS
@@ -32,6 +32,13 @@ class Case:
         return f"{self.model}-{REFERENCE.name}-{self.backend}"
 
 
+def _emulated(backend: type[Backend], config: TechniqueConfig, selected: Sequence[str] | None) -> str | None:
+    """The backend's reason to skip a precision it would only emulate here, unless the config was asked for."""
+    if selected and config.name in selected:
+        return None
+    return backend.emulated(config.precision)
+
+
 def generate_cases(
     suite: str,
     models: Sequence[str] | None = None,
@@ -42,8 +49,9 @@ def generate_cases(
 
     A backend that cannot take a config's artifact (an ORT-quantized graph on torch eager) or a config that
     does not apply to a model yields no case at all; a backend unavailable here yields cases skipped with the
-    backend's reason. The fp32 reference of each (model, backend) comes first, so speedups are side by side;
-    it is kept even when ``configs`` filters it out, since every other case needs it.
+    backend's reason, and so does a precision the backend would only emulate here (bf16 on a CPU without bf16
+    instructions) unless ``configs`` names it. The fp32 reference of each (model, backend) comes first, so
+    speedups are side by side; it is kept even when ``configs`` filters it out, since every other case needs it.
     """
     suite_presets = presets(suite)
     chosen = [suite_presets.get(name) for name in configs] if configs else [c for _, c in suite_presets.items()]
@@ -58,7 +66,7 @@ def generate_cases(
             availability = backend.availability()
             skip = None if availability.ok else f"{backend_name} unavailable: {availability.reason}"
             cells = [
-                Case(suite, model_name, cfg, backend_name, skip)
+                Case(suite, model_name, cfg, backend_name, skip or _emulated(backend, cfg, configs))
                 for cfg in chosen
                 if backend.supports(cfg) and cfg.not_applicable(spec) is None
             ]

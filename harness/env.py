@@ -36,6 +36,10 @@ def _cpu() -> tuple[str, tuple[str, ...]]:
     return name, tuple(f for f in CPU_FLAGS if f in flags)
 
 
+def is_x86() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+
+
 def cpu_flags() -> tuple[str, ...]:
     """The speed-relevant features of this CPU, among :data:`CPU_FLAGS`."""
     return _cpu()[1]

@@ -73,6 +73,14 @@ class Backend(abc.ABC):
         """Whether the artifacts ``config`` makes can run here at all (decides which cases exist)."""
         return config.output_kind in cls.accepts and config.precision in cls.precisions
 
+    @classmethod
+    def emulated(cls, precision: Precision) -> str | None:
+        """Why ``precision`` would only be emulated on this machine (no instructions for it), or None.
+
+        Such cases are skipped with the reason unless their config is selected by name: their speed is the
+        emulation's, and measuring it cost most of a run's time on a CPU without bf16 instructions."""
+        return None
+
     @abc.abstractmethod
     def prepare(self, artifact: Artifact, example: Inputs, input_names: tuple[str, ...]) -> Runner:
         """Make a runner for ``artifact``; ``example`` is a batch of real inputs for export or compilation."""

@@ -68,11 +68,9 @@ def saturates_u8s8() -> bool:
     """Whether ORT's u8 × s8 integer kernels can saturate here: x86 without VNNI (AVX-512 VNNI, AVX-VNNI or AMX),
     where MLAS multiplies with VPMADDUBSW and its pairwise 16-bit sums clip (ORT's quantization guide: "try
     reduce_range"). VNNI accumulates in 32 bits, and ARM's kernels widen first."""
-    import platform
+    from harness.env import cpu_flags, is_x86
 
-    from harness.env import cpu_flags
-
-    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+    if not is_x86():
         return False
     return not {"avx512_vnni", "avx_vnni", "amx_int8"} & set(cpu_flags())
 

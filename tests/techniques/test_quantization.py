@@ -251,7 +251,7 @@ def test_preprocess_leaves_no_stored_shapes_for_the_quantizer_to_trip_on(tctx, m
 def test_u8s8_saturation_is_decided_by_the_cpu(machine, flags, saturates, monkeypatch):
     from harness.techniques import _ort_quant
 
-    monkeypatch.setattr("platform.machine", lambda: machine)
+    monkeypatch.setattr("platform.machine", lambda: machine)  # read by harness.env.is_x86
     monkeypatch.setattr("harness.env.cpu_flags", lambda: flags)
     assert _ort_quant.saturates_u8s8() is saturates
 

@@ -1,0 +1,55 @@
+"""Case generation: which (model, config, backend) cells exist, and which are skipped with a reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.case import generate_cases
+
+NO_BF16 = ("avx", "avx2", "fma", "avx512f", "avx512_vnni")
+
+
+@pytest.fixture
+def cpu(monkeypatch):
+    def set_cpu(machine: str, flags: tuple[str, ...]) -> None:
+        monkeypatch.setattr("platform.machine", lambda: machine)
+        monkeypatch.setattr("harness.env.cpu_flags", lambda: flags)
+        monkeypatch.setattr("harness.backends._torch_common.cpu_flags", lambda: flags)
+
+    return set_cpu
+
+
+def _by_id(**kwargs):
+    return {c.id: c for c in generate_cases("quantization", ["cancer_mlp"], **kwargs)}
+
+
+def test_reference_first_and_no_case_a_backend_cannot_run(cpu):
+    cpu("x86_64", (*NO_BF16, "avx512_bf16"))
+    cases = generate_cases("quantization", ["cancer_mlp"], backends=["torch_eager", "onnxruntime"])
+    assert cases[0].id == "cancer_mlp-fp32-torch_eager"
+    ids = {c.id for c in cases}
+    assert "cancer_mlp-ort_dynamic_int8_per_channel-onnxruntime" in ids
+    assert "cancer_mlp-ort_dynamic_int8_per_channel-torch_eager" not in ids  # an ORT graph: no eager case
+    assert "cancer_mlp-ort_dynamic_int8_conv-onnxruntime" not in ids  # no convolutions in an MLP
+
+
+@pytest.mark.parametrize("backend", ["torch_eager", "torch_compile"])
+def test_bf16_on_a_cpu_without_bf16_instructions_is_skipped_with_the_reason(cpu, backend):
+    cpu("x86_64", NO_BF16)
+    case = _by_id(backends=[backend])[f"cancer_mlp-bf16-{backend}"]
+    assert case.skip_reason is not None
+    assert case.skip_reason.startswith(f"bf16 on {backend}: this CPU has no bf16 instructions (avx512_bf16, amx_bf16)")
+    assert "--optbench-configs" in case.skip_reason
+    assert _by_id(backends=[backend])[f"cancer_mlp-fp32-{backend}"].skip_reason is None
+
+
+def test_bf16_selected_by_name_is_measured_anyway(cpu):
+    cpu("x86_64", NO_BF16)
+    assert _by_id(backends=["torch_eager"], configs=["bf16"])["cancer_mlp-bf16-torch_eager"].skip_reason is None
+
+
+@pytest.mark.parametrize(("machine", "flags"), [("x86_64", ("avx2", "avx512_bf16")), ("x86_64", ("amx_bf16",)),
+                                                ("aarch64", ())])
+def test_bf16_runs_where_the_cpu_has_it_or_is_not_x86(cpu, machine, flags):
+    cpu(machine, flags)
+    assert _by_id(backends=["torch_eager"])["cancer_mlp-bf16-torch_eager"].skip_reason is None
