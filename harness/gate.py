@@ -257,6 +257,8 @@ def check_baseline(
             bound = base * (1 + tol) if chk.relative else base + tol
             ok = current <= bound
         message = ""
+        if ok and chk.name == "quality" and quality.basis is QualityBasis.OTHER_WEIGHTS:
+            message = f"compared within {_fmt(tol)}, the wider of quality_abs and the sampling error: {quality.reason}"
         if not ok:
             tol_text = f"{tol:.0%}" if chk.relative else _fmt(tol)
             word = "dropped" if chk.higher_is_better else "grew"

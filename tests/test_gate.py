@@ -157,6 +157,8 @@ def test_other_weights_compare_quality_within_sampling_error(value, status):
     assert v.status is status and v.tolerance is not None and v.tolerance > ON.quality_abs
     if status is Status.FAIL:
         assert "sampling error of both figures" in v.message and "differ" in v.message
+    else:
+        assert v.message.startswith("compared within 0.02") and "differ" in v.message
     (tight,) = check_baseline("c", cur, BASE_Q, ON, comparable=ALL, quality=QualityComparison.of(SAME_W, SAME_W))
     assert tight.status is Status.FAIL and tight.tolerance == ON.quality_abs
 

@@ -79,6 +79,25 @@ def skipped_summary(run: dict[str, Any]) -> list[str]:
     return [f"skipped {n} case{'s' if n > 1 else ''}: {reason}" for reason, n in counts.items()]
 
 
+def quality_basis_summary(run: dict[str, Any]) -> list[str]:
+    """How many cases had their quality judged loosely or not against the baseline, and why (gate.QualityBasis)."""
+    widened = other = 0
+    for case in run["cases"]:
+        for v in case.get("verdicts", []):
+            if v["check"] != "quality" or v["source"] != "baseline":
+                continue
+            widened += v["message"].startswith("compared within")
+            other += v["status"] == "skip" and v["message"].startswith("not compared: made with other")
+    parts = []
+    if widened:
+        parts.append(f"within sampling error for {widened} case{'s' if widened > 1 else ''} "
+                     "(reference weights differ from the baseline's)")
+    if other:
+        parts.append(f"not compared for {other} case{'s' if other > 1 else ''} "
+                     "(made with other machine-dependent settings, e.g. ORT's weight range)")
+    return [f"quality vs baseline: {'; '.join(parts)}"] if parts else []
+
+
 def header(run: dict[str, Any]) -> list[str]:
     """Where the run was measured and, per suite, which baseline it was judged against and on what."""
     lines = [f"measured on: {env.describe(run['environment'])}"]
@@ -89,7 +108,7 @@ def header(run: dict[str, Any]) -> list[str]:
         skipped = [c.name for c in BASELINE_CHECKS if c.name not in info["compared"]]
         note = f"; not gated: {', '.join(skipped)}" if skipped else ""
         lines.append(f"baseline {suite}: taken on {env.describe(info['environment'])}{note}")
-    return lines
+    return lines + quality_basis_summary(run)
 
 
 def render(run: dict[str, Any]) -> list[str]:

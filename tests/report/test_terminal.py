@@ -55,3 +55,19 @@ def test_header_names_this_machine_and_the_baselines_machine():
     lines = terminal.header(_run(other))
     assert lines[1].startswith("baseline quantization: taken on Other CPU [avx2]")
     assert lines[1].endswith("; not gated: speedup, latency")
+
+
+def test_header_says_where_quality_was_judged_loosely_or_not_at_all():
+    run = _run(env.capture(1))
+    weights = {"check": "quality", "source": "baseline", "status": "pass",
+               "message": "compared within 0.0213, the wider of quality_abs and the sampling error: weights differ"}
+    choice = {"check": "quality", "source": "baseline", "status": "skip",
+              "message": "not compared: made with other machine-dependent settings (reduce_range true here, ...)"}
+    plain = {"check": "quality", "source": "baseline", "status": "pass", "message": ""}
+    run["cases"][0]["verdicts"] = [weights, plain]
+    run["cases"][1]["verdicts"] = [weights, choice]
+    assert terminal.header(run)[-1] == (
+        "quality vs baseline: within sampling error for 2 cases (reference weights differ from the baseline's); "
+        "not compared for 1 case (made with other machine-dependent settings, e.g. ORT's weight range)")
+    run["cases"][0]["verdicts"] = run["cases"][1]["verdicts"] = [plain]
+    assert not terminal.header(run)[-1].startswith("quality vs baseline")
