@@ -73,7 +73,7 @@ def baseline_path(directory: Path, suite: str) -> Path:
     return directory / f"{suite}.json"
 
 
-def _round(value: float | None) -> float | None:
+def round_figure(value: float | None) -> float | None:
     """Six significant digits: enough for every gate, few enough that a reviewer can read a diff."""
     if value is None or math.isnan(value) or math.isinf(value) or value == 0:
         return None if value is None or math.isnan(value) or math.isinf(value) else 0.0
@@ -82,8 +82,8 @@ def _round(value: float | None) -> float | None:
 
 def entry_from_record(record: Record, accepted_failures: frozenset[str]) -> BaselineEntry:
     metrics = record.metrics()
-    kept = {k: _round(metrics.get(k)) for k in KEPT_METRICS if metrics.get(k) is not None}
-    kept.update({k: _round(v) for k, v in metrics.items() if k.startswith("proof.")})
+    kept = {k: round_figure(metrics.get(k)) for k in KEPT_METRICS if metrics.get(k) is not None}
+    kept.update({k: round_figure(v) for k, v in metrics.items() if k.startswith("proof.")})
     return BaselineEntry(kept, accepted_failures, record.config, dict(record.identity))
 
 

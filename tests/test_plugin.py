@@ -135,6 +135,22 @@ def test_update_then_gate_twice_passes_and_writes_run_record(toy, pytester):
     assert gentle["quality"]["retention"] == pytest.approx(1.0)
 
 
+def test_a_baseline_accepted_from_the_median_of_runs_gates_the_next_run(toy, pytester):
+    from harness import accept
+
+    args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-configs=gentle")
+    for _ in range(3):
+        toy(*args, "--optbench-allow-new").assert_outcomes(passed=2)
+    runs = sorted((pytester.path / "results").glob("run-*.json"))
+    assert len(runs) == 3
+    assert accept.main([*map(str, runs), "--baseline-dir", str(baseline_file(pytester).parent)]) == 0
+    entry = json.loads(baseline_file(pytester).read_text())["cases"]["toy_mlp-gentle-torch_eager"]
+    speedups = sorted(json.loads(r.read_text())["cases"][1]["record"]["speedup"] for r in runs)
+    assert entry["metrics"]["speedup"] == pytest.approx(speedups[1], rel=1e-5)
+    assert entry["identity"]["weights"]
+    toy(*args).assert_outcomes(passed=2)
+
+
 def test_contract_failure_not_accepted_fails_the_case(toy, pytester):
     args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager")
     toy(*args, "--optbench-update-baselines").assert_outcomes(passed=2, xfailed=1)

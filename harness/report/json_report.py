@@ -83,8 +83,12 @@ def build_run(session: OptbenchSession, finished: dt.datetime | None = None) -> 
 
 def write_run(session: OptbenchSession) -> Path:
     run = build_run(session)
-    stamp = session.started.strftime("%Y%m%d-%H%M%S")
-    path = Path(session.options.results_dir) / f"run-{stamp}.json"
+    stamp = session.started.strftime("%Y%m%d-%H%M%S-%f")  # microseconds: names sort in start order
+    directory = Path(session.options.results_dir)
+    path, n = directory / f"run-{stamp}.json", 1
+    while path.exists():  # two runs started in the same second: never overwrite the first one's record
+        n += 1
+        path = directory / f"run-{stamp}-{n}.json"
     text = json.dumps(run, indent=2, sort_keys=True, allow_nan=False) + "\n"
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path

@@ -1,0 +1,112 @@
+"""Accept a baseline from several runs: each kept figure is the median over the runs' records.
+
+One run's speedup can sit at the edge of its spread (measured on a 2-core runner: digits_resnet's ConvInteger
+case read 0.50x in the run that became the baseline and 0.34-0.40x in the four after it, so one no-change run
+came within 6 % of failing). The median of a few runs is a baseline the next run scatters around::
+
+    python -m harness.accept results/run-A.json results/run-B.json results/run-C.json
+
+The runs must come from one machine (same CPU, cores, threads, GPU) and agree on every case's identity (same
+reference weights and machine choices); anything else is refused with the file and case named, and the
+baseline file is left as it was. Cases the runs do not hold keep their old entry, as with
+``--optbench-update-baselines``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness import baselines, env
+from harness.errors import OptbenchError
+from harness.report.json_report import RUN_SCHEMA_VERSION
+
+
+class AcceptError(OptbenchError):
+    """The runs cannot make one baseline."""
+
+
+def _load_run(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AcceptError(f"run record {path}: cannot be read as JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("schema_version") != RUN_SCHEMA_VERSION:
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        raise AcceptError(f"run record {path}: schema_version {version!r}, expected {RUN_SCHEMA_VERSION}")
+    return data
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def entries_from_runs(runs: dict[Path, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The runs' common environment and, per suite, ``case_id -> BaselineEntry`` with median figures."""
+    (first_path, first), *others = runs.items()
+    for path, run in others:
+        diff = [k for k in env.MACHINE_KEYS if run["environment"].get(k) != first["environment"].get(k)]
+        if diff:
+            raise AcceptError(f"run record {path}: measured on another machine than {first_path} "
+                              f"({', '.join(diff)} differ); a baseline comes from one machine")
+    by_case: dict[tuple[str, str], list[tuple[Path, dict[str, Any]]]] = {}
+    for path, run in runs.items():
+        for case in run["cases"]:
+            if case.get("record") is not None:
+                by_case.setdefault((case["suite"], case["case_id"]), []).append((path, case))
+    suites: dict[str, dict[str, Any]] = {}
+    for (suite, case_id), seen in sorted(by_case.items()):
+        identity = seen[0][1]["record"].get("identity", {})
+        for path, case in seen[1:]:
+            if case["record"].get("identity", {}) != identity:
+                raise AcceptError(f"run record {path}: case {case_id} has identity {case['record'].get('identity')},"
+                                  f" {seen[0][0]} has {identity}; accept runs made from the same weights and choices")
+        names = {k for _, c in seen for k in c["record"]["metrics"]
+                 if k in baselines.KEPT_METRICS or k.startswith("proof.")}
+        metrics = {k: baselines.round_figure(_median([c["record"]["metrics"].get(k) for _, c in seen]))
+                   for k in sorted(names)}
+        unmet = frozenset(v["check"] for _, c in seen for v in c.get("verdicts", [])
+                          if v["source"] == "contract" and v["status"] in ("fail", "known"))
+        suites.setdefault(suite, {})[case_id] = baselines.BaselineEntry(
+            {k: v for k, v in metrics.items() if v is not None}, unmet, seen[-1][1]["record"]["config"],
+            dict(identity))
+    return first["environment"], suites
+
+
+def accept(run_paths: list[Path], baseline_dir: Path) -> list[Path]:
+    """Merge the median of ``run_paths`` into each suite's baseline in ``baseline_dir``; returns the files."""
+    if len(run_paths) < 1:
+        raise AcceptError("give at least one run record (results/run-*.json)")
+    runs = {path: _load_run(path) for path in run_paths}
+    environment, suites = entries_from_runs(runs)
+    written = []
+    for suite, entries in suites.items():
+        path = baselines.baseline_path(baseline_dir, suite)
+        old = baselines.load(path)  # a corrupt file raises here and is left as it is
+        baselines.save(path, baselines.merged(old, suite, environment, entries))
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.accept", description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run records, results/run-*.json")
+    parser.add_argument("--baseline-dir", type=Path, default=Path("results/baselines"))
+    args = parser.parse_args(argv)
+    try:
+        written = accept(args.runs, args.baseline_dir)
+    except OptbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path} from the median of {len(args.runs)} run(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
