@@ -91,7 +91,7 @@ def quality_basis_summary(run: dict[str, Any]) -> list[str]:
     parts = []
     if widened:
         parts.append(f"within sampling error for {widened} case{'s' if widened > 1 else ''} "
-                     "(reference weights differ from the baseline's)")
+                     "(reference weights differ from the baseline's, or it records none)")
     if other:
         parts.append(f"not compared for {other} case{'s' if other > 1 else ''} "
                      "(made with other machine-dependent settings, e.g. ORT's weight range)")

@@ -67,7 +67,8 @@ def test_header_says_where_quality_was_judged_loosely_or_not_at_all():
     run["cases"][0]["verdicts"] = [weights, plain]
     run["cases"][1]["verdicts"] = [weights, choice]
     assert terminal.header(run)[-1] == (
-        "quality vs baseline: within sampling error for 2 cases (reference weights differ from the baseline's); "
+        "quality vs baseline: within sampling error for 2 cases (reference weights differ from the baseline's, or it "
+        "records none); "
         "not compared for 1 case (made with other machine-dependent settings, e.g. ORT's weight range)")
     run["cases"][0]["verdicts"] = run["cases"][1]["verdicts"] = [plain]
     assert not terminal.header(run)[-1].startswith("quality vs baseline")
