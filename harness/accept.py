@@ -66,8 +66,7 @@ def entries_from_runs(runs: dict[Path, dict[str, Any]]) -> tuple[dict[str, Any],
             if case["record"].get("identity", {}) != identity:
                 raise AcceptError(f"run record {path}: case {case_id} has identity {case['record'].get('identity')},"
                                   f" {seen[0][0]} has {identity}; accept runs made from the same weights and choices")
-        names = {k for _, c in seen for k in c["record"]["metrics"]
-                 if k in baselines.KEPT_METRICS or k.startswith("proof.")}
+        names = {k for _, c in seen for k in c["record"]["metrics"] if baselines.is_kept(k)}
         metrics = {k: baselines.round_figure(_median([c["record"]["metrics"].get(k) for _, c in seen]))
                    for k in sorted(names)}
         unmet = frozenset(v["check"] for _, c in seen for v in c.get("verdicts", [])

@@ -80,10 +80,13 @@ def round_figure(value: float | None) -> float | None:
     return float(f"{value:.6g}")
 
 
+def is_kept(name: str) -> bool:
+    """Whether a baseline keeps the figure ``name``: the gated and reviewed ones, and every proof."""
+    return name in KEPT_METRICS or name.startswith("proof.")
+
+
 def entry_from_record(record: Record, accepted_failures: frozenset[str]) -> BaselineEntry:
-    metrics = record.metrics()
-    kept = {k: round_figure(metrics.get(k)) for k in KEPT_METRICS if metrics.get(k) is not None}
-    kept.update({k: round_figure(v) for k, v in metrics.items() if k.startswith("proof.")})
+    kept = {k: round_figure(v) for k, v in record.metrics().items() if is_kept(k) and v is not None}
     return BaselineEntry(kept, accepted_failures, record.config, dict(record.identity))
 
 

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: first line of the message`` (at most ``limit`` characters of it): what a one-line error quotes."""
+    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:limit]}"
+
+
 class OptbenchError(Exception):
     """Base of every error optbench raises on purpose."""
 

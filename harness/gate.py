@@ -46,6 +46,7 @@ class Verdict:
     expected: float | None  # the threshold (contract) or the baseline value
     tolerance: float | None = None
     message: str = ""
+    basis: str = ""  # quality checks against a baseline: the QualityBasis they were judged on
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -240,7 +241,7 @@ def check_baseline(
         note = ""
         if chk.name == "quality" and quality.basis is QualityBasis.OTHER_CHOICES:
             verdicts.append(Verdict(case_id, chk.name, "baseline", chk.metric, Status.SKIP, current, base, tol,
-                                    message=f"not compared: {quality.reason}"))
+                                    message=f"not compared: {quality.reason}", basis=quality.basis.value))
             continue
         if chk.name == "quality" and quality.basis is QualityBasis.OTHER_WEIGHTS:
             margin = sampling_margin(metrics, baseline)
@@ -266,6 +267,7 @@ def check_baseline(
                 f"{case_id}: {chk.metric} {word} beyond tolerance: baseline {_fmt(base)}, "
                 f"current {_fmt(current)}, tolerance {tol_text}{note} (limit {_fmt(bound)})"
             )
+        basis = quality.basis.value if chk.name == "quality" else ""
         verdicts.append(Verdict(case_id, chk.name, "baseline", chk.metric, Status.PASS if ok else Status.FAIL,
-                                current, base, tol, message=message))
+                                current, base, tol, message=message, basis=basis))
     return verdicts

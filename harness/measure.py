@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.artifact import Artifact, weights_digest
+from harness.artifact import Artifact
 from harness.backends.base import BACKENDS, BackendContext, Runner
 from harness.case import Case
 from harness.errors import ModelOutputError
@@ -166,6 +166,6 @@ def measure_case(
         throughput_speedup=tput_speedup,
         prepare_s=prepare_s,
         proof=proof,
-        identity={"weights": reference.weights_digest or weights_digest(reference.module), **artifact.machine_choices},
+        identity={"weights": reference.weights_digest, **artifact.machine_choices},
     )
     return record, (runner if keep_runner else None)

@@ -15,7 +15,7 @@ from harness import baselines, env
 from harness.backends.base import Runner
 from harness.cache import Cache
 from harness.case import Case, generate_cases
-from harness.errors import OptbenchError
+from harness.errors import OptbenchError, one_line
 from harness.gate import QualityComparison, Status, Tolerances, Verdict, check_baseline, check_contract
 from harness.measure import Settings, default_timer, measure_case, prepare_reference, reference_outputs
 from harness.record import Record
@@ -122,8 +122,7 @@ class OptbenchSession:
             self.outcomes[case.id] = Outcome(case, "error", message=message)
             record = None
         except Exception as exc:  # a bug or a library failure: still an error row in the table and the run record
-            first = (str(exc).strip().splitlines() or [""])[0][:300]
-            self.outcomes[case.id] = Outcome(case, "error", message=f"{case.id}: {type(exc).__name__}: {first}")
+            self.outcomes[case.id] = Outcome(case, "error", message=f"{case.id}: {one_line(exc)}")
             raise
         if record is None:
             pytest.fail(self.outcomes[case.id].message, pytrace=False)

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.artifact import weights_digest
 from harness.cache import Cache, make_key, source_hash
 from harness.errors import CacheError, ConfigError
 from harness.techniques.base import Reference
@@ -200,7 +199,7 @@ def load_reference(spec: ModelSpec, cache: Cache) -> Reference:
         else:
             module = _trained_module(spec, key, cache)
         module = module.float().eval()
-        ref = Reference(spec=spec, module=module, key=key, splits=splits, weights_digest=weights_digest(module))
+        ref = Reference(spec=spec, module=module, key=key, splits=splits)
         _MEMO[memo_key] = ref
         logger.info("reference %s (key %s) ready in %.1f s", spec.name, key, time.perf_counter() - started)
     return dataclasses.replace(ref, module=copy.deepcopy(ref.module))

@@ -155,6 +155,7 @@ def test_other_weights_compare_quality_within_sampling_error(value, status):
     other = QualityComparison.of({"weights": "bbbb"}, SAME_W)
     (v,) = check_baseline("c", cur, BASE_Q, ON, comparable=ALL, quality=other)
     assert v.status is status and v.tolerance is not None and v.tolerance > ON.quality_abs
+    assert v.basis == "other weights"
     if status is Status.FAIL:
         assert "sampling error of both figures" in v.message and "differ" in v.message
     else:
@@ -177,6 +178,6 @@ def test_another_artifact_on_this_machine_is_not_quality_compared():
     cur = {"quality.value": 0.876, "size_bytes": 1100.0}
     other = QualityComparison.of({"weights": "a", "reduce_range": "true"}, {"weights": "a", "reduce_range": "false"})
     verdicts = _by_check(check_baseline("c", cur, base, ON, comparable=ALL, quality=other))
-    assert verdicts["quality"].status is Status.SKIP
+    assert verdicts["quality"].status is Status.SKIP and verdicts["quality"].basis == "other choices"
     assert verdicts["quality"].message.startswith("not compared: made with other machine-dependent settings")
     assert verdicts["size"].status is Status.FAIL

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness import env
-from harness.gate import BASELINE_CHECKS
+from harness.gate import BASELINE_CHECKS, QualityBasis
 
 # p50 b1: median latency at batch 1; speedup: vs the fp32 reference on the same backend, timed interleaved;
 # peak mem: the process's peak RSS while preparing and running the case (GPU: peak allocated device memory);
@@ -86,8 +86,8 @@ def quality_basis_summary(run: dict[str, Any]) -> list[str]:
         for v in case.get("verdicts", []):
             if v["check"] != "quality" or v["source"] != "baseline":
                 continue
-            widened += v["message"].startswith("compared within")
-            other += v["status"] == "skip" and v["message"].startswith("not compared: made with other")
+            widened += v.get("basis") == QualityBasis.OTHER_WEIGHTS.value
+            other += v.get("basis") == QualityBasis.OTHER_CHOICES.value
     parts = []
     if widened:
         parts.append(f"within sampling error for {widened} case{'s' if widened > 1 else ''} "

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnx
 
-from harness.errors import OptbenchError, TechniqueError
+from harness.env import cpu_flags, is_x86
+from harness.errors import OptbenchError, TechniqueError, one_line
 from harness.onnx_export import FLOAT_COMPUTE_OPS, count_ops, is_int8_compute_op, is_int8_op
 
 if TYPE_CHECKING:
@@ -37,8 +38,7 @@ def ort_step(step: str, model: Path) -> Iterator[None]:
     except OptbenchError:
         raise
     except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [""])[0][:300]
-        raise TechniqueError(f"ONNX Runtime {step} failed on {model.name}: {type(exc).__name__}: {reason}") from exc
+        raise TechniqueError(f"ONNX Runtime {step} failed on {model.name}: {one_line(exc)}") from exc
 
 
 @contextlib.contextmanager
@@ -68,8 +68,6 @@ def saturates_u8s8() -> bool:
     """Whether ORT's u8 × s8 integer kernels can saturate here: x86 without VNNI (AVX-512 VNNI, AVX-VNNI or AMX),
     where MLAS multiplies with VPMADDUBSW and its pairwise 16-bit sums clip (ORT's quantization guide: "try
     reduce_range"). VNNI accumulates in 32 bits, and ARM's kernels widen first."""
-    from harness.env import cpu_flags, is_x86
-
     if not is_x86():
         return False
     return not {"avx512_vnni", "avx_vnni", "amx_int8"} & set(cpu_flags())

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
-from harness.artifact import Artifact, ArtifactKind, Precision
+from harness.artifact import Artifact, ArtifactKind, Precision, weights_digest
 from harness.cache import Cache
 from harness.config import Config, require_range
 from harness.errors import RegistryError
@@ -27,7 +27,11 @@ class Reference:
     module: nn.Module
     key: str
     splits: Splits
-    weights_digest: str = ""  # content hash of ``module`` (harness.artifact.weights_digest); "" until computed
+    weights_digest: str = ""  # content hash of ``module`` as loaded (harness.artifact.weights_digest)
+
+    def __post_init__(self) -> None:
+        if not self.weights_digest:  # taken before any technique sees the module
+            self.weights_digest = weights_digest(self.module)
 
     def calibration_inputs(self) -> Inputs:
         """The first ``spec.calibration_size`` items of the training split: techniques never see the test split."""

@@ -59,11 +59,11 @@ def test_header_names_this_machine_and_the_baselines_machine():
 
 def test_header_says_where_quality_was_judged_loosely_or_not_at_all():
     run = _run(env.capture(1))
-    weights = {"check": "quality", "source": "baseline", "status": "pass",
+    weights = {"check": "quality", "source": "baseline", "status": "pass", "basis": "other weights",
                "message": "compared within 0.0213, the wider of quality_abs and the sampling error: weights differ"}
-    choice = {"check": "quality", "source": "baseline", "status": "skip",
+    choice = {"check": "quality", "source": "baseline", "status": "skip", "basis": "other choices",
               "message": "not compared: made with other machine-dependent settings (reduce_range true here, ...)"}
-    plain = {"check": "quality", "source": "baseline", "status": "pass", "message": ""}
+    plain = {"check": "quality", "source": "baseline", "status": "pass", "basis": "same", "message": ""}
     run["cases"][0]["verdicts"] = [weights, plain]
     run["cases"][1]["verdicts"] = [weights, choice]
     assert terminal.header(run)[-1] == (

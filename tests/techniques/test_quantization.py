@@ -252,7 +252,7 @@ def test_u8s8_saturation_is_decided_by_the_cpu(machine, flags, saturates, monkey
     from harness.techniques import _ort_quant
 
     monkeypatch.setattr("platform.machine", lambda: machine)  # read by harness.env.is_x86
-    monkeypatch.setattr("harness.env.cpu_flags", lambda: flags)
+    monkeypatch.setattr("harness.techniques._ort_quant.cpu_flags", lambda: flags)
     assert _ort_quant.saturates_u8s8() is saturates
 
 
