@@ -7,6 +7,7 @@ import enum
 import hashlib
 import io
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -40,6 +41,11 @@ class Artifact:
     # Settings a technique chose for this machine (ORT's weight range on CPUs without VNNI): an artifact made
     # with other choices is another artifact, so the gate does not compare its quality with the baseline's.
     machine_choices: dict[str, str] = dataclasses.field(default_factory=dict)
+    # A training technique's figures (harness.techniques.training.TrainingOutcome.to_dict()), and the digest of
+    # the weights it trained: the gate's quality identity is then these weights, not the reference's.
+    training: dict[str, Any] | None = None
+    weights: str = ""
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)  # free JSON for the report (small)
 
     def __post_init__(self) -> None:
         if self.kind is ArtifactKind.ONNX_MODEL:

@@ -51,7 +51,8 @@ def generate_cases(
     does not apply to a model yields no case at all; a backend unavailable here yields cases skipped with the
     backend's reason, and so does a precision the backend would only emulate here (bf16 on a CPU without bf16
     instructions) unless ``configs`` names it. The fp32 reference of each (model, backend) comes first, so
-    speedups are side by side; it is kept even when ``configs`` filters it out, since every other case needs it.
+    speedups are side by side; it is kept even when ``configs`` filters it out, since every other case needs it, and
+    left out where the suite has no case on that backend (training techniques run on torch eager only).
     """
     suite_presets = presets(suite)
     chosen = [suite_presets.get(name) for name in configs] if configs else [c for _, c in suite_presets.items()]
@@ -68,9 +69,9 @@ def generate_cases(
             cells = [
                 Case(suite, model_name, cfg, backend_name, skip or _emulated(backend, cfg, configs))
                 for cfg in chosen
-                if backend.supports(cfg) and cfg.not_applicable(spec) is None
+                if backend.supports(cfg) and cfg.runs_on(backend_name) and cfg.not_applicable(spec) is None
             ]
-            if cells or not configs:
+            if cells:
                 cases.append(Case(suite, model_name, REFERENCE, backend_name, skip))
                 cases.extend(cells)
     return cases

@@ -45,3 +45,11 @@ class ModelOutputError(OptbenchError):
 
 class CacheError(OptbenchError):
     """A cache entry is missing, stale or corrupt (callers rebuild it)."""
+
+
+class HookError(OptbenchError):
+    """A training hook raised: the message names the hook, the method it raised in and the training run."""
+
+
+class ModelError(OptbenchError):
+    """A model could not be built, given its data, trained or exported: the message names the model and the phase."""

@@ -78,6 +78,11 @@ def param_counts(artifact: Artifact) -> tuple[int, int]:
     return onnx_param_counts(artifact.onnx_path)
 
 
+def _weights_identity(reference: Reference, artifact: Artifact) -> str:
+    """The reference's weights digest, or, for a model a technique trained, both digests."""
+    return f"{reference.weights_digest}+{artifact.weights}" if artifact.weights else reference.weights_digest
+
+
 def prepare_reference(reference: Reference, backend_name: str, settings: Settings, ctx: Context) -> Runner:
     """The fp32 reference prepared on ``backend_name``: what a case is timed against when its own fp32 case did
     not run first (a run selected with ``-k``)."""
@@ -166,6 +171,8 @@ def measure_case(
         throughput_speedup=tput_speedup,
         prepare_s=prepare_s,
         proof=proof,
-        identity={"weights": reference.weights_digest, **artifact.machine_choices},
+        identity={"weights": _weights_identity(reference, artifact), **artifact.machine_choices},
+        training=artifact.training,
+        details=dict(artifact.details),
     )
     return record, (runner if keep_runner else None)

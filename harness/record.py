@@ -51,6 +51,8 @@ class Record:
     # What the figures were measured on beyond the config: the reference weights' digest and the technique's
     # machine-dependent choices. The gate compares quality tightly only where these match the baseline's.
     identity: dict[str, str] = dataclasses.field(default_factory=dict)
+    training: dict[str, Any] | None = None  # a training technique's arms, seeds and comparisons
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)  # technique figures kept for the report
 
     def metrics(self) -> dict[str, float | None]:
         """Flat ``name → value`` view: the names gates, baselines and reports use."""
@@ -83,6 +85,8 @@ class Record:
                 out[f"{prefix}.items_per_s"] = stats.items_per_s
         for key, value in self.proof.items():
             out[f"proof.{key}"] = float(value)
+        if self.training is not None:
+            out.update(self.training.get("metrics", {}))
         return out
 
     def to_dict(self) -> dict[str, Any]:

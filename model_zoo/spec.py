@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from harness.config import require_range
+from harness.errors import ConfigError
 from harness.metrics.quality import QualityMetric
 from harness.registry import Registry
 
@@ -55,9 +57,27 @@ class TrainRecipe:
     batch_size: int
     weight_decay: float = 0.0
     seed: int = 0
+    optimizer: str = "adamw"  # "adamw" or "sgd"
+    momentum: float = 0.9  # SGD only
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"`epochs` must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"`batch_size` must be >= 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ConfigError(f"`lr` must be > 0, got {self.lr}")
+        require_range("weight_decay", self.weight_decay, 0.0, 1.0)
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ConfigError(f"`optimizer` must be one of adamw, sgd; got {self.optimizer!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields that change weights; defaults added later are left out, so older cache keys still hold."""
+        out = dataclasses.asdict(self)
+        if self.optimizer == "adamw":
+            out.pop("optimizer")
+            out.pop("momentum")
+        return out
 
 
 @dataclasses.dataclass(frozen=True)

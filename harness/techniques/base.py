@@ -6,37 +6,17 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
-from harness.artifact import Artifact, ArtifactKind, Precision, weights_digest
+from harness.artifact import Artifact, ArtifactKind, Precision
 from harness.cache import Cache
 from harness.config import Config, require_range
 from harness.errors import RegistryError
 from harness.gate import Expectation
 from harness.registry import Registry
+from model_zoo.reference import Reference
 
 if TYPE_CHECKING:
-    from torch import nn
 
-    from model_zoo.spec import Inputs, ModelSpec, Splits
-
-
-@dataclasses.dataclass
-class Reference:
-    """A zoo model trained (or loaded) in fp32, in eval mode, with the key of its weights and its data."""
-
-    spec: ModelSpec
-    module: nn.Module
-    key: str
-    splits: Splits
-    weights_digest: str = ""  # content hash of ``module`` as loaded (harness.artifact.weights_digest)
-
-    def __post_init__(self) -> None:
-        if not self.weights_digest:  # taken before any technique sees the module
-            self.weights_digest = weights_digest(self.module)
-
-    def calibration_inputs(self) -> Inputs:
-        """The first ``spec.calibration_size`` items of the training split: techniques never see the test split."""
-        n = min(self.spec.calibration_size, len(self.splits.train))
-        return self.splits.train.batch(0, n)
+    from model_zoo.spec import ModelSpec
 
 
 @dataclasses.dataclass
@@ -68,6 +48,10 @@ class TechniqueConfig(Config):
     @property
     def precision(self) -> Precision:
         return Precision.FP32
+
+    def runs_on(self, backend: str) -> bool:
+        """Whether this config's cases exist on ``backend`` at all (beyond the artifact kinds it accepts)."""
+        return True
 
     def not_applicable(self, spec: ModelSpec) -> str | None:
         """Why this config makes no sense for ``spec`` (no such case is generated), or None."""

@@ -13,7 +13,7 @@ from harness.errors import ConfigError
 from model_zoo import training
 from model_zoo.datasets import digits_splits
 from model_zoo.spec import ModelSpec, Split, Splits
-from model_zoo.training import accuracy, clear_memo, load_reference, reference_key, train
+from model_zoo.training import accuracy, clear_memo, load_reference, reference_key, train, train_with_stats
 
 FLOOR = {"digits_cnn": 0.93, "cancer_mlp": 0.90}
 
@@ -36,7 +36,7 @@ def trained_cache(tmp_path_factory):
 
 
 class TrainCounter:
-    """Stands in for ``training.train``: counts calls, and can refuse to train at all."""
+    """Stands in for ``training.train_with_stats``: counts calls, and can refuse to train at all."""
 
     def __init__(self, allow: bool) -> None:
         self.calls = 0
@@ -46,7 +46,7 @@ class TrainCounter:
         self.calls += 1
         if not self.allow:
             raise AssertionError(f"{spec.name} was retrained although its weights are cached")
-        return train(spec, **kwargs)
+        return train_with_stats(spec, **kwargs)
 
 
 def weights_file(cache: Cache, name: str):
@@ -139,7 +139,7 @@ def test_second_load_reads_the_cache_instead_of_training(trained_cache, monkeypa
     spec = model_zoo.get_model("digits_cnn")
     first = load_reference(spec, trained_cache)
     clear_memo()
-    monkeypatch.setattr(training, "train", TrainCounter(allow=False))
+    monkeypatch.setattr(training, "train_with_stats", TrainCounter(allow=False))
     second = load_reference(spec, trained_cache)
     a, b = first.module.state_dict(), second.module.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -148,7 +148,7 @@ def test_second_load_reads_the_cache_instead_of_training(trained_cache, monkeypa
 def test_a_reference_is_loaded_once_per_process_and_each_caller_gets_its_own_copy(tmp_path, monkeypatch):
     spec = model_zoo.get_model("cancer_mlp")
     counter = TrainCounter(allow=True)
-    monkeypatch.setattr(training, "train", counter)
+    monkeypatch.setattr(training, "train_with_stats", counter)
     cache = Cache(tmp_path)
     first = load_reference(spec, cache)
     weights_file(cache, "cancer_mlp").unlink()  # a second load must not even look at the disk
@@ -188,16 +188,17 @@ def test_a_corrupt_or_mismatched_cache_entry_is_rebuilt(damage, tmp_path, monkey
     elif isinstance(bad, bytes):
         path.write_bytes(bad)
     else:
-        torch.save(bad, path)
+        torch.save({"state_dict": bad, "training": None} if isinstance(bad, dict) else bad, path)
     clear_memo()
     counter = TrainCounter(allow=True)
-    monkeypatch.setattr(training, "train", counter)
+    monkeypatch.setattr(training, "train_with_stats", counter)
     rebuilt = load_reference(spec, cache)
     assert counter.calls == 1
     state = rebuilt.module.state_dict()
     assert all(torch.equal(state[k], good[k]) for k in good)
     reloaded = torch.load(path, weights_only=True)
-    assert isinstance(reloaded, dict) and reloaded.keys() == good.keys()
+    assert isinstance(reloaded, dict) and reloaded["state_dict"].keys() == good.keys()
+    assert reloaded["training"]["epochs_run"] == spec.recipe.epochs
 
 
 _UNPICKLED: list[str] = []
@@ -220,7 +221,7 @@ def test_cache_files_are_read_with_weights_only(tmp_path, monkeypatch):
     cache = Cache(tmp_path)
     load_reference(spec, cache)
     path = weights_file(cache, "cancer_mlp")
-    torch.save({"net.0.weight": Payload()}, path)
+    torch.save({"state_dict": {"net.0.weight": Payload()}}, path)
     clear_memo()
     seen: list[object] = []
     real_load = torch.load
@@ -269,7 +270,7 @@ def _pretrained_spec(fingerprint: str) -> ModelSpec:
 
 
 def test_pretrained_reference_is_built_not_trained_and_keyed_by_its_weights(tmp_path, monkeypatch):
-    monkeypatch.setattr(training, "train", TrainCounter(allow=False))
+    monkeypatch.setattr(training, "train_with_stats", TrainCounter(allow=False))
     cache = Cache(tmp_path)
     ref = load_reference(_pretrained_spec("v1"), cache)
     assert isinstance(ref.module, torch.nn.Linear) and not ref.module.training
@@ -281,7 +282,7 @@ def test_pretrained_reference_is_built_not_trained_and_keyed_by_its_weights(tmp_
 
 
 def test_minilm_reference_loads_offline_in_eval_mode(tmp_path, monkeypatch):
-    monkeypatch.setattr(training, "train", TrainCounter(allow=False))
+    monkeypatch.setattr(training, "train_with_stats", TrainCounter(allow=False))
     ref = load_reference(model_zoo.get_model("minilm"), Cache(tmp_path))
     assert not ref.module.training and ref.key == reference_key(ref.spec)
     with torch.inference_mode():

@@ -1,0 +1,296 @@
+"""The training-technique kind: a technique that changes how a model is trained, measured against a control.
+
+A training technique declares *arms* — the technique itself, its control (the same model, data, recipe and seeds
+without the change) and any further comparison (k random real images, the full data set, a default recipe). Each
+arm is trained on every seed of the config through :func:`harness.training.fit`, cached by a key that includes the
+technique's code, and scored on the real test split. The effect is the paired difference over seeds with its
+interval (:mod:`harness.metrics.seeds`). The case's artifact is the technique arm's model of the first seed, so it
+is measured like any other model, and a post-training technique can be chained after it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import math
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from harness import training as training_loop
+from harness.artifact import Artifact, ArtifactKind, Precision, weights_digest
+from harness.cache import make_key, source_hash
+from harness.errors import CacheError, ConfigError, TechniqueError
+from harness.metrics.seeds import PairedDifference, Spread
+from harness.techniques.base import Context, TechniqueConfig
+from harness.training import Hook, TrainingStats, accuracy, fit, reproducible
+from model_zoo.datasets import splits_fingerprint
+from model_zoo.reference import Reference
+from model_zoo.spec import ModelSpec, Split, Splits, TrainRecipe
+
+logger = logging.getLogger(__name__)
+
+TRAINED_NAMESPACE = "trained"
+TECHNIQUE_ARM, CONTROL_ARM = "technique", "control"
+EAGER_BACKENDS = frozenset({"torch_eager"})
+
+ArmQuality = Callable[[nn.Module, Split], float]
+
+
+def _no_hooks(seed: int) -> Sequence[Hook]:
+    return ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Arm:
+    """One way of training a model: what to build, how to train it, on which data, with which hooks.
+
+    ``recipe`` None means the model is used as built, untrained (e.g. a model cut down without distillation).
+    ``key`` holds JSON-able parts that change the result but that the cache cannot see (a teacher's digest).
+    """
+
+    build: Callable[[], nn.Module]
+    recipe: TrainRecipe | None
+    splits: Splits
+    hooks: Callable[[int], Sequence[Hook]] = _no_hooks
+    key: object = None
+    quality: ArmQuality | None = None  # scored on ``splits.test``; accuracy by default
+
+
+@dataclasses.dataclass
+class ArmResult:
+    """Every seed of one arm: its test quality and training figures."""
+
+    seeds: tuple[int, ...]
+    quality: list[float]
+    stats: list[TrainingStats]
+
+    @property
+    def spread(self) -> Spread:
+        return Spread.from_values(self.quality)
+
+    def to_dict(self) -> dict[str, Any]:
+        spread = self.spread
+        return {
+            "seeds": list(self.seeds),
+            "quality": [_finite(q) for q in self.quality],
+            "mean": _finite(spread.mean),
+            "std": _finite(spread.std),
+            "wall_s": [_finite(s.wall_s) for s in self.stats],
+            "epochs_run": [s.epochs_run for s in self.stats],
+            "stats": [s.to_dict() for s in self.stats],
+        }
+
+
+@dataclasses.dataclass
+class TrainingOutcome:
+    """What training every arm on every seed found, and the technique's comparisons with the other arms."""
+
+    arms: dict[str, ArmResult]
+    modules: dict[str, list[nn.Module]]  # per arm, one trained module per seed (not serialized)
+    summary: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def comparison(self, against: str, arm: str = TECHNIQUE_ARM) -> PairedDifference:
+        """``arm`` − ``against`` in test quality over their paired seeds."""
+        return PairedDifference.from_pairs(self.arms[arm].quality, self.arms[against].quality)
+
+    def metrics(self) -> dict[str, float | None]:
+        """The flat figures contracts and baselines read: ``training.<arm>.mean``, ``training.effect.*`` (the
+        technique against its control), ``training.vs_<arm>.*`` and ``training.<summary key>``."""
+        out: dict[str, float | None] = {}
+        for name, result in self.arms.items():
+            spread = result.spread
+            out[f"training.{name}.mean"] = spread.mean
+            out[f"training.{name}.std"] = spread.std
+        for name in self.arms:
+            if name == TECHNIQUE_ARM:
+                continue
+            diff = self.comparison(name)
+            prefix = "training.effect" if name == CONTROL_ARM else f"training.vs_{name}"
+            out[f"{prefix}.mean"] = diff.mean
+            out[f"{prefix}.ci_low"] = diff.ci_low
+            out[f"{prefix}.ci_high"] = diff.ci_high
+        for key, value in self.summary.items():
+            out[f"training.{key}"] = value
+        return {k: (v if v is not None and math.isfinite(v) else None) for k, v in out.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        comparisons = []
+        for name in self.arms:
+            if name != TECHNIQUE_ARM:
+                comparisons.append({"arm": TECHNIQUE_ARM, "against": name, "metric": "quality",
+                                    **self.comparison(name).to_dict()})
+        return {
+            "arms": {name: result.to_dict() for name, result in self.arms.items()},
+            "comparisons": comparisons,
+            "summary": {k: _finite(v) for k, v in self.summary.items()},
+            "metrics": self.metrics(),
+        }
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig(TechniqueConfig):
+    """Base of every training-time technique: trains its arms over ``seeds`` and compares them.
+
+    ``models`` limits the preset to some zoo models (empty: every model with a training recipe).
+    ``changes_graph`` False means the trained model has the reference's architecture, so its cases run on
+    torch eager only (every backend would repeat the reference's speed); True (a student) runs everywhere.
+    """
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    models: tuple[str, ...] = ()
+    changes_graph: ClassVar[bool] = False
+    technique: ClassVar[str] = "training"
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.seeds:
+            raise ConfigError("`seeds` must hold at least one seed, got an empty list")
+        if len(set(self.seeds)) != len(self.seeds) or any(not isinstance(s, int) or s < 0 for s in self.seeds):
+            raise ConfigError(f"`seeds` must be distinct whole numbers >= 0, got {list(self.seeds)}")
+
+    @property
+    def output_kind(self) -> ArtifactKind:
+        return ArtifactKind.TORCH_MODULE
+
+    def runs_on(self, backend: str) -> bool:
+        return self.changes_graph or backend in EAGER_BACKENDS
+
+    def not_applicable(self, spec: ModelSpec) -> str | None:
+        if self.models and spec.name not in self.models:
+            return f"{self.name} runs on {', '.join(self.models)} only"
+        if spec.recipe is None:
+            return f"{spec.name} is pretrained: it has no training recipe to change"
+        return None
+
+    def arms(self, reference: Reference, ctx: Context) -> dict[str, Arm]:
+        """The arms to train: at least ``technique`` and ``control``."""
+        raise NotImplementedError
+
+    def summary(self, outcome: TrainingOutcome) -> dict[str, float]:
+        """Technique-specific figures (epochs saved, divergence rate...), exposed as ``training.<key>``."""
+        return {}
+
+    def expectations(self) -> list:
+        """Training techniques judge their effect, not retention of the reference's quality: override."""
+        return []
+
+
+def _source_of(obj: object) -> str:
+    """Hash of the source that defines ``obj`` (a function, a partial's function, a class)."""
+    target = getattr(obj, "func", obj)
+    return source_hash(target if inspect.getmodule(target) is not None else type(target))
+
+
+def arm_key(reference: Reference, config: TrainingConfig, name: str, arm: Arm, seed: int) -> str:
+    """Everything that changes one arm's trained weights: the technique's code and settings, the training loop,
+    the model, its data and recipe, the reference it may learn from, and the seed."""
+    settings = {k: v for k, v in config.to_dict().items() if k not in ("name", "seeds", "models")}
+    technique_src = source_hash(sys.modules[type(config).__module__])
+    return make_key(
+        "arm", settings, technique_src, source_hash(sys.modules[__name__]), source_hash(training_loop), name,
+        _source_of(arm.build), arm.recipe.to_dict() if arm.recipe is not None else None,
+        splits_fingerprint(arm.splits), arm.key, reference.key, seed, torch.__version__,
+    )
+
+
+def _score(module: nn.Module, arm: Arm) -> float:
+    if arm.quality is not None:
+        return float(arm.quality(module, arm.splits.test))
+    return accuracy(module, arm.splits.test)
+
+
+def _load(path: Path, arm: Arm, seed: int) -> tuple[nn.Module, TrainingStats, float]:
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(saved, dict) or not isinstance(saved.get("state_dict"), dict):
+        raise CacheError(f"{path} does not hold a trained arm")
+    with reproducible(seed):
+        module = arm.build()
+    try:
+        module.load_state_dict(saved["state_dict"], strict=True)
+    except RuntimeError as exc:
+        raise CacheError(f"{path} does not fit its arm: {str(exc).splitlines()[0]}") from exc
+    quality = saved.get("quality")
+    if not isinstance(quality, float):
+        raise CacheError(f"{path} holds no quality figure")
+    return module.eval(), TrainingStats.from_dict(saved.get("training") or {}), quality
+
+
+def train_arm(reference: Reference, config: TrainingConfig, name: str, arm: Arm, seed: int, ctx: Context,
+              ) -> tuple[nn.Module, TrainingStats, float]:
+    """One arm at one seed, from the cache or trained now: the module, its training figures and test quality."""
+    label = f"{reference.spec.name}-{config.name}/{name}/seed {seed}"
+    path = ctx.cache.path(TRAINED_NAMESPACE, arm_key(reference, config, name, arm, seed), ".pt")
+    loaded: list[tuple[nn.Module, TrainingStats, float]] = []
+
+    def create(tmp: Path) -> None:
+        if arm.recipe is None:
+            with reproducible(seed):
+                module = arm.build().eval()
+            stats = TrainingStats(label=label)
+        else:
+            recipe = dataclasses.replace(arm.recipe, seed=seed)
+            module, stats = fit(arm.build, recipe, arm.splits, list(arm.hooks(seed)), label=label)
+        quality = _score(module, arm) if not stats.diverged else math.nan
+        torch.save({"state_dict": module.state_dict(), "training": stats.to_dict(), "quality": float(quality)}, tmp)
+
+    def validate(candidate: Path) -> None:
+        loaded[:] = [_load(candidate, arm, seed)]
+
+    ctx.cache.get_or_create(path, create, validate)
+    return loaded[-1]
+
+
+def train_arms(reference: Reference, config: TrainingConfig, ctx: Context) -> TrainingOutcome:
+    """Train (or load) every arm of ``config`` on every seed and compare them."""
+    arms = config.arms(reference, ctx)
+    missing = {TECHNIQUE_ARM, CONTROL_ARM} - set(arms)
+    if missing:
+        raise ConfigError(f"{type(config).__name__}.arms() must return {', '.join(sorted(missing))} as well")
+    results: dict[str, ArmResult] = {}
+    modules: dict[str, list[nn.Module]] = {}
+    for name, arm in arms.items():
+        trained = [train_arm(reference, config, name, arm, seed, ctx) for seed in config.seeds]
+        modules[name] = [m for m, _, _ in trained]
+        results[name] = ArmResult(tuple(config.seeds), [q for _, _, q in trained], [s for _, s, _ in trained])
+    outcome = TrainingOutcome(results, modules)
+    outcome.summary = config.summary(outcome)
+    return outcome
+
+
+_MEMO: dict[str, tuple[TrainingOutcome, str]] = {}
+
+
+def apply_training(reference: Reference, config: TrainingConfig, ctx: Context) -> Artifact:
+    """The verb for every training technique: train its arms, return the technique arm's first-seed model."""
+    memo_key = make_key(config.to_dict(), reference.key, str(ctx.cache.root))
+    if memo_key not in _MEMO:
+        outcome = train_arms(reference, config, ctx)
+        _MEMO[memo_key] = (outcome, weights_digest(outcome.modules[TECHNIQUE_ARM][0]))
+    outcome, digest = _MEMO[memo_key]
+    module = outcome.modules[TECHNIQUE_ARM][0]
+    stats = outcome.arms[TECHNIQUE_ARM].stats[0]
+    if stats.diverged:
+        raise TechniqueError(f"{reference.spec.name}-{config.name}: the technique's first seed diverged; "
+                          "its model cannot be measured")
+    return Artifact(
+        ArtifactKind.TORCH_MODULE, Precision.FP32, key=make_key("trained", memo_key, digest), module=module,
+        training=outcome.to_dict(), weights=digest,
+    )
+
+
+def clear_memo() -> None:
+    _MEMO.clear()
+
+
+__all__ = ["Arm", "ArmResult", "TrainingConfig", "TrainingOutcome", "apply_training", "train_arm",
+           "train_arms"]
