@@ -15,7 +15,7 @@ from typing import Any, Literal
 from harness.config import require_range
 from harness.errors import ConfigError
 
-Op = Literal[">=", "<="]
+Op = Literal[">=", "<=", ">", "<"]
 
 
 class Status(enum.StrEnum):
@@ -105,7 +105,7 @@ def _fmt(value: float | None) -> str:
 
 
 def _holds(current: float, op: Op, bound: float) -> bool:
-    return current >= bound if op == ">=" else current <= bound
+    return {">=": current >= bound, "<=": current <= bound, ">": current > bound, "<": current < bound}[op]
 
 
 def check_contract(

@@ -15,7 +15,7 @@ from harness import baselines, env
 from harness.backends.base import Runner
 from harness.cache import Cache
 from harness.case import Case, generate_cases
-from harness.errors import OptbenchError, one_line
+from harness.errors import ModelError, OptbenchError, one_line
 from harness.gate import QualityComparison, Status, Tolerances, Verdict, check_baseline, check_contract
 from harness.measure import Settings, default_timer, measure_case, prepare_reference, reference_outputs
 from harness.record import Record
@@ -63,6 +63,7 @@ class OptbenchSession:
         self.environment = env.capture(options.threads)
         self.started = dt.datetime.now(dt.UTC)
         self._references: dict[str, tuple[Reference, Any]] = {}
+        self._model_errors: dict[str, str] = {}  # model → the one line its first failure gave
         self._threads_set = False
         # The fp32 reference runner of each (model, backend), kept open so every case is timed interleaved with it.
         self._ref_runners: dict[tuple[str, str], Runner] = {}
@@ -91,10 +92,17 @@ class OptbenchSession:
             self._ref_runners.pop(key).close()
 
     def reference(self, model: str) -> tuple[Reference, Any]:
+        """The model's reference and its outputs; a model that fails to build, load its data or train fails
+        every one of its cases with the same one line, without trying again."""
+        if model in self._model_errors:
+            raise ModelError(self._model_errors[model])
         if model not in self._references:
-            spec = MODELS.get(model)
-            ref = load_reference(spec, self.cache)
-            self._references[model] = (ref, reference_outputs(ref))
+            try:
+                ref = load_reference(MODELS.get(model), self.cache)
+                self._references[model] = (ref, reference_outputs(ref))
+            except ModelError as exc:
+                self._model_errors[model] = str(exc)
+                raise
         return self._references[model]
 
     def run(self, case: Case, benchmark: Any) -> None:

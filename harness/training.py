@@ -284,7 +284,8 @@ def fit(
         model.eval()
         for hook in hooks:
             model = _call(hook, "finish", label, model)
-    stats.best_epoch = _best_epoch(stats)
+    if stats.best_epoch < 0:  # a hook that monitors its own figure (early stopping) may have set it
+        stats.best_epoch = _best_epoch(stats)
     stats.grad_norm = bucket_max(grad_trace)
     stats.wall_s = time.perf_counter() - started
     logger.info("trained %s: %d/%d epochs in %.1f s (%s)", label or "model", stats.epochs_run, recipe.epochs,

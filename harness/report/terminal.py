@@ -6,6 +6,7 @@ from typing import Any
 
 from harness import env
 from harness.gate import BASELINE_CHECKS, QualityBasis
+from harness.report import training_table
 
 # p50 b1: median latency at batch 1; speedup: vs the fp32 reference on the same backend, timed interleaved;
 # peak mem: the process's peak RSS while preparing and running the case (GPU: peak allocated device memory);
@@ -122,4 +123,4 @@ def render(run: dict[str, Any]) -> list[str]:
         lines.append("  ".join(cells))
         if idx == 0:
             lines.append("  ".join("-" * w for w in widths))
-    return header(run) + lines + skipped_summary(run)
+    return header(run) + lines + training_table.render(run) + skipped_summary(run)

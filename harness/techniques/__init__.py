@@ -1,6 +1,12 @@
 """Optimization techniques; importing this package registers every config, its ``apply`` and its presets."""
 
-from harness.techniques import quantization, reference  # noqa: F401 - imported to register
+from harness.techniques import (  # noqa: F401 - imported to register
+    augmentation,
+    early_stopping,
+    gradient_clipping,
+    quantization,
+    reference,
+)
 from harness.techniques.base import (
     PRESETS,
     TECHNIQUES,

@@ -192,13 +192,16 @@ def _source_of(obj: object) -> str:
 
 
 def arm_key(reference: Reference, config: TrainingConfig, name: str, arm: Arm, seed: int) -> str:
-    """Everything that changes one arm's trained weights: the technique's code and settings, the training loop,
-    the model, its data and recipe, the reference it may learn from, and the seed."""
-    settings = {k: v for k, v in config.to_dict().items() if k not in ("name", "seeds", "models")}
-    technique_src = source_hash(sys.modules[type(config).__module__])
+    """Everything that changes one arm's trained weights: the training loop, the model, its data and recipe, the
+    reference it may learn from, the seed — and, for an arm with hooks, the technique's code and settings. An arm
+    without hooks (a control) is keyed by what it trains alone, so a changed technique does not retrain it."""
+    hooked = arm.hooks is not _no_hooks
+    settings = {k: v for k, v in config.to_dict().items() if k not in ("name", "seeds", "models")} if hooked else None
+    technique_src = source_hash(sys.modules[type(config).__module__]) if hooked else None
     return make_key(
-        "arm", settings, technique_src, source_hash(sys.modules[__name__]), source_hash(training_loop), name,
-        _source_of(arm.build), arm.recipe.to_dict() if arm.recipe is not None else None,
+        "arm", settings, technique_src, source_hash(sys.modules[__name__]), source_hash(training_loop),
+        name if hooked else "no hooks", _source_of(arm.build),
+        arm.recipe.to_dict() if arm.recipe is not None else None,
         splits_fingerprint(arm.splits), arm.key, reference.key, seed, torch.__version__,
     )
 

@@ -12,7 +12,7 @@ from torch import nn
 from harness.cache import Cache
 from harness.metrics.quality import Accuracy, EmbeddingFidelity
 from harness.techniques.base import Context, Reference
-from model_zoo.spec import Inputs, ModelSpec, Split, Splits, Task
+from model_zoo.spec import Inputs, ModelSpec, Split, Splits, Task, TrainRecipe
 from tests.toy_models import MLP, TinyEmbedder
 
 
@@ -76,3 +76,24 @@ def make_reference() -> Callable[..., Reference]:
 def tctx(tmp_path_factory: pytest.TempPathFactory) -> Context:
     """One cache per test module: a toy is exported once and each config quantizes it once."""
     return Context(cache=Cache(tmp_path_factory.mktemp("cache")), threads=1)
+
+
+def _labelled_data() -> Splits:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 4, generator=g)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long().numpy()
+
+    def split(a: int, b: int) -> Split:
+        return Split((x[a:b],), y[a:b])
+
+    return Splits(split(0, 120), split(120, 160), split(160, 200))
+
+
+def trainable_reference(recipe: TrainRecipe | None = None) -> Reference:
+    """A learnable toy (4 features, 2 classes) with a training recipe, as training techniques need."""
+    splits = _labelled_data()
+    spec = ModelSpec(name="toy_trainable", task=Task.CLASSIFICATION, build=lambda: MLP(4, 16, 2),
+                     data=lambda: splits, example_inputs=lambda n: (torch.randn(n, 4),), quality=Accuracy(),
+                     recipe=recipe or TrainRecipe(epochs=6, lr=0.05, batch_size=16), input_names=("x",))
+    torch.manual_seed(0)
+    return Reference(spec=spec, module=MLP(4, 16, 2).eval(), key="toy-trainable-v1", splits=splits)

@@ -1,0 +1,9 @@
+"""Augmentation suite: the technique against its seeded control, on the zoo models its presets name (torch eager)."""
+
+import pytest
+
+pytestmark = pytest.mark.optbench_suite("augmentation")
+
+
+def test_augmentation(optbench, optbench_case, benchmark):
+    optbench.run(optbench_case, benchmark)

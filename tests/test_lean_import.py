@@ -1,0 +1,29 @@
+"""Layering: the zoo imports no technique, backend or ONNX code, and the report renders without torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+FORBIDDEN = {
+    "model_zoo": ("harness.techniques", "harness.backends", "harness.onnx_export", "harness.session", "onnx",
+                  "onnxruntime", "optuna", "torch_pruning", "kornia"),
+    "harness.report.terminal": ("torch", "onnx", "onnxruntime", "harness.session", "model_zoo"),
+    "harness.report.training_table": ("torch", "onnx", "numpy", "harness.session"),
+}
+
+
+def loaded_after_import(module: str) -> list[str]:
+    code = f"import json, sys; import {module}; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("module", list(FORBIDDEN))
+def test_importing_loads_nothing_above_its_layer(module):
+    loaded = loaded_after_import(module)
+    bad = [m for m in loaded for prefix in FORBIDDEN[module] if m == prefix or m.startswith(prefix + ".")]
+    assert bad == [], f"importing {module} loaded {bad}"

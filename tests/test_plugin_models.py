@@ -1,0 +1,40 @@
+"""A user's model that cannot be built or trained: one line naming the model and the phase, failing fast."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from model_zoo.spec import MODELS
+from tests import plugin_toys
+from tests.test_plugin import _import_lazy_modules_once, toy  # noqa: F401 - fixtures used by name
+from tests.toy_models import MLP
+
+
+def misfit() -> MLP:
+    return MLP(5, 16, 2)  # the toy data has 4 features: the first layer does not fit
+
+
+@pytest.fixture
+def with_misfit():
+    spec = dataclasses.replace(plugin_toys.SPECS[0], name="toy_misfit", build=misfit)
+    MODELS.add(spec.name, spec)
+    try:
+        yield
+    finally:
+        MODELS.remove(spec.name)
+
+
+def test_a_model_that_fails_to_train_fails_each_case_with_one_line_and_others_go_on(with_misfit, pytester, request):
+    result = request.getfixturevalue("toy")("--optbench-models=toy_misfit,toy_mlp", "--optbench-backends=torch_eager",
+                 "--optbench-configs=gentle,harsh", "--optbench-allow-new")
+    outcomes = result.parseoutcomes()
+    assert outcomes["failed"] == 3 + 1  # the misfit's three cases, and toy_mlp's harsh contract
+    assert result.stdout.str().count("mat1 and mat2 shapes cannot be multiplied") == 3
+    assert "Traceback" not in result.stdout.str()
+    run = json.loads(sorted((pytester.path / "results").glob("run-*.json"))[-1].read_text())
+    messages = {c["message"].split(": ", 1)[1] for c in run["cases"] if c["model"] == "toy_misfit"}
+    assert len(messages) == 1
+    assert messages.pop().startswith("model 'toy_misfit': training failed: RuntimeError: mat1 and mat2 shapes")
