@@ -81,8 +81,8 @@ def round_figure(value: float | None) -> float | None:
 
 
 def is_kept(name: str) -> bool:
-    """Whether a baseline keeps the figure ``name``: the gated and reviewed ones, and every proof."""
-    return name in KEPT_METRICS or name.startswith("proof.")
+    """Whether a baseline keeps the figure ``name``: the gated and reviewed ones, every proof and training figure."""
+    return name in KEPT_METRICS or name.startswith(("proof.", "training."))
 
 
 def entry_from_record(record: Record, accepted_failures: frozenset[str]) -> BaselineEntry:

@@ -24,6 +24,15 @@ class Case:
         return f"{self.model}-{self.config.name}-{self.backend}"
 
     @property
+    def key(self) -> tuple[str, str]:
+        """Unique within a run: suites share model, backend and the fp32 reference's config name."""
+        return (self.suite, self.id)
+
+    @property
+    def reference_key(self) -> tuple[str, str]:
+        return (self.suite, self.reference_id)
+
+    @property
     def is_reference(self) -> bool:
         return self.config.name == REFERENCE.name
 

@@ -58,7 +58,7 @@ class OptbenchSession:
         self.options = options
         self.cache = Cache(options.cache_dir)
         self.settings = Settings(options.threads, options.throughput_time_s)
-        self.outcomes: dict[str, Outcome] = {}
+        self.outcomes: dict[tuple[str, str], Outcome] = {}  # by Case.key: (suite, case id)
         self.baselines: dict[str, baselines.BaselineFile | None] = {}
         self.environment = env.capture(options.threads)
         self.started = dt.datetime.now(dt.UTC)
@@ -111,7 +111,7 @@ class OptbenchSession:
         try:
             self._release_runners_except(case.model)
             ref, ref_out = self.reference(case.model)
-            ref_outcome = self.outcomes.get(case.reference_id)
+            ref_outcome = self.outcomes.get(case.reference_key)
             ctx = Context(self.cache, self.options.threads)
             key = (case.model, case.backend)
             if key not in self._ref_runners and not case.is_reference and ref_outcome is None:
@@ -123,20 +123,23 @@ class OptbenchSession:
                 reference_runner=self._ref_runners.get(key),
                 keep_runner=case.is_reference,
             )
-            if runner is not None:
+            if runner is not None:  # another suite's reference of the same model and backend is replaced
+                old = self._ref_runners.pop((case.model, case.backend), None)
+                if old is not None:
+                    old.close()
                 self._ref_runners[(case.model, case.backend)] = runner
         except OptbenchError as exc:
             message = str(exc) if str(exc).startswith(case.id) else f"{case.id}: {exc}"
-            self.outcomes[case.id] = Outcome(case, "error", message=message)
+            self.outcomes[case.key] = Outcome(case, "error", message=message)
             record = None
         except Exception as exc:  # a bug or a library failure: still an error row in the table and the run record
-            self.outcomes[case.id] = Outcome(case, "error", message=f"{case.id}: {one_line(exc)}")
+            self.outcomes[case.key] = Outcome(case, "error", message=f"{case.id}: {one_line(exc)}")
             raise
         if record is None:
-            pytest.fail(self.outcomes[case.id].message, pytrace=False)
+            pytest.fail(self.outcomes[case.key].message, pytrace=False)
         benchmark.extra_info.update({"case": case.id, "speedup": record.speedup, "quality": record.quality.value})
         outcome = self.judge(case, record)
-        self.outcomes[case.id] = outcome
+        self.outcomes[case.key] = outcome
         if outcome.status == "fail":
             pytest.fail(outcome.message, pytrace=False)
         if outcome.status == "known":
@@ -176,7 +179,7 @@ class OptbenchSession:
         return Outcome(case, "pass", record, verdicts)
 
     def skipped(self, case: Case, reason: str) -> None:
-        self.outcomes.setdefault(case.id, Outcome(case, "skipped", message=reason))
+        self.outcomes.setdefault(case.key, Outcome(case, "skipped", message=reason))
 
     # -- finishing --------------------------------------------------------------------------------------
     def finish(self) -> Path | None:

@@ -38,3 +38,30 @@ def test_a_model_that_fails_to_train_fails_each_case_with_one_line_and_others_go
     messages = {c["message"].split(": ", 1)[1] for c in run["cases"] if c["model"] == "toy_misfit"}
     assert len(messages) == 1
     assert messages.pop().startswith("model 'toy_misfit': training failed: RuntimeError: mat1 and mat2 shapes")
+
+
+def test_suites_sharing_a_reference_each_keep_it_in_their_baseline(pytester, request):
+    from harness.techniques import base as tbase
+
+    pytester.makepyfile(test_second=SECOND_SUITE)
+    run = request.getfixturevalue("toy")
+    tbase.register_preset("toy2", plugin_toys.PRESETS[0])
+    try:
+        result = run("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-update-baselines")
+    finally:
+        tbase.PRESETS.pop("toy2", None)
+    result.assert_outcomes(passed=4, xfailed=1)  # toy: fp32, gentle, harsh (known: unmet contract); toy2: fp32, gentle
+    for suite in ("toy", "toy2"):
+        cases = json.loads((pytester.path / "results" / "baselines" / f"{suite}.json").read_text())["cases"]
+        assert "toy_mlp-fp32-torch_eager" in cases, suite
+
+
+SECOND_SUITE = """
+import pytest
+
+pytestmark = pytest.mark.optbench_suite("toy2")
+
+
+def test_toy2(optbench, optbench_case, benchmark):
+    optbench.run(optbench_case, benchmark)
+"""
