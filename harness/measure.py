@@ -78,6 +78,14 @@ def param_counts(artifact: Artifact) -> tuple[int, int]:
     return onnx_param_counts(artifact.onnx_path)
 
 
+def _details(case: Case, reference: Reference, artifact: Artifact) -> dict[str, Any]:
+    """The artifact's figures for the report; a reference case adds the figures of the run that trained it."""
+    details = dict(artifact.details)
+    if case.is_reference and reference.training is not None:
+        details["training"] = reference.training.to_dict()
+    return details
+
+
 def _weights_identity(reference: Reference, artifact: Artifact) -> str:
     """The reference's weights digest, or, for a model a technique trained, both digests."""
     return f"{reference.weights_digest}+{artifact.weights}" if artifact.weights else reference.weights_digest
@@ -173,6 +181,6 @@ def measure_case(
         proof=proof,
         identity={"weights": _weights_identity(reference, artifact), **artifact.machine_choices},
         training=artifact.training,
-        details=dict(artifact.details),
+        details=_details(case, reference, artifact),
     )
     return record, (runner if keep_runner else None)

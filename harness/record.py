@@ -11,19 +11,6 @@ from harness.metrics.quality import QualityStats
 
 
 @dataclasses.dataclass(frozen=True)
-class CaseId:
-    """(suite, model, config, backend): ``str()`` is the id used in test ids, baselines and reports."""
-
-    suite: str
-    model: str
-    config: str
-    backend: str
-
-    def __str__(self) -> str:
-        return f"{self.model}-{self.config}-{self.backend}"
-
-
-@dataclasses.dataclass(frozen=True)
 class Record:
     case_id: str
     suite: str

@@ -8,7 +8,6 @@ images a class), against the same model trained on the same images, seeds and ep
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 from typing import ClassVar
 
@@ -25,8 +24,6 @@ from harness.techniques.training import CONTROL_ARM, TECHNIQUE_ARM, Arm, Trainin
 from harness.training import Hook
 from model_zoo.reference import Reference
 from model_zoo.spec import Inputs, ModelSpec, Split, Splits
-
-logger = logging.getLogger(__name__)
 
 IMAGE_AUGMENTATIONS = ("shift", "rotate", "scale")
 AUGMENTATIONS = (*IMAGE_AUGMENTATIONS, "noise", "mixup")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import logging
 import math
 from typing import ClassVar, Literal
 
@@ -23,8 +22,6 @@ from harness.techniques.base import Context, register_preset, register_technique
 from harness.techniques.training import CONTROL_ARM, TECHNIQUE_ARM, Arm, TrainingConfig, TrainingOutcome, apply_training
 from harness.training import Hook, TrainingStats
 from model_zoo.reference import Reference
-
-logger = logging.getLogger(__name__)
 
 MONITORS = ("val_loss", "val_quality")
 

@@ -8,7 +8,6 @@ both what clipping saves and what it costs.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 from typing import ClassVar
 
@@ -22,8 +21,6 @@ from harness.techniques.training import CONTROL_ARM, TECHNIQUE_ARM, Arm, Trainin
 from harness.training import Hook, TrainingStats
 from model_zoo.reference import Reference
 from model_zoo.spec import TrainRecipe
-
-logger = logging.getLogger(__name__)
 
 METHODS = ("norm", "value", "adaptive")
 

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 
 from harness.artifact import Artifact, ArtifactKind, Precision
 from harness.techniques.base import Context, Reference, TechniqueConfig, register_technique
-
-logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)

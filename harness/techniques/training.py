@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import logging
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -32,8 +31,6 @@ from harness.training import Hook, TrainingStats, accuracy, fit, reproducible
 from model_zoo.datasets import splits_fingerprint
 from model_zoo.reference import Reference
 from model_zoo.spec import ModelSpec, Split, Splits, TrainRecipe
-
-logger = logging.getLogger(__name__)
 
 TRAINED_NAMESPACE = "trained"
 TECHNIQUE_ARM, CONTROL_ARM = "technique", "control"
