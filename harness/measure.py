@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from harness.artifact import Artifact
-from harness.backends.base import BACKENDS, BackendContext, Runner
+from harness.backends.base import BACKENDS, Runner
 from harness.case import Case
 from harness.errors import ModelOutputError
 from harness.metrics.latency import LatencyStats, PairedStats, sample_latency, sample_paired
@@ -94,7 +94,7 @@ def _weights_identity(reference: Reference, artifact: Artifact) -> str:
 def prepare_reference(reference: Reference, backend_name: str, settings: Settings, ctx: Context) -> Runner:
     """The fp32 reference prepared on ``backend_name``: what a case is timed against when its own fp32 case did
     not run first (a run selected with ``-k``)."""
-    backend = BACKENDS.get(backend_name)(BackendContext(ctx.cache, settings.threads))
+    backend = BACKENDS.get(backend_name)(Context(ctx.cache, settings.threads))
     artifact = apply(reference, REFERENCE, ctx)
     return backend.prepare(artifact, reference.spec.example_inputs(2), reference.spec.input_names)
 
@@ -117,7 +117,7 @@ def measure_case(
     ``keep_runner`` the prepared runner is returned open (the session keeps the reference's), else closed.
     """
     spec = reference.spec
-    backend = BACKENDS.get(case.backend)(BackendContext(ctx.cache, settings.threads))
+    backend = BACKENDS.get(case.backend)(Context(ctx.cache, settings.threads))
     start = time.perf_counter()
     artifact = apply(reference, case.config, ctx)
     cuda = backend.device == "cuda"

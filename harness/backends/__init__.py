@@ -7,6 +7,6 @@ from harness.backends import onnxruntime  # noqa: F401
 from harness.backends import torch_eager_cuda  # noqa: F401
 from harness.backends import torch_compile_cuda  # noqa: F401
 from harness.backends import onnxruntime_cuda  # noqa: F401
-from harness.backends.base import BACKENDS, Availability, Backend, BackendContext, Runner, register_backend
+from harness.backends.base import BACKENDS, Availability, Backend, Runner, register_backend
 
-__all__ = ["BACKENDS", "Availability", "Backend", "BackendContext", "Runner", "register_backend"]
+__all__ = ["BACKENDS", "Availability", "Backend", "Runner", "register_backend"]

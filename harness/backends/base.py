@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from harness.artifact import Artifact, ArtifactKind, Precision
-from harness.cache import Cache
+from harness.context import Context
 from harness.registry import Registry
 
 if TYPE_CHECKING:
@@ -48,19 +48,13 @@ class Runner(abc.ABC):
         """Release sessions and device memory."""
 
 
-@dataclasses.dataclass
-class BackendContext:
-    cache: Cache
-    threads: int = 1
-
-
 class Backend(abc.ABC):
     name: ClassVar[str]
     device: ClassVar[str] = "cpu"
     accepts: ClassVar[frozenset[ArtifactKind]]
     precisions: ClassVar[frozenset[Precision]]
 
-    def __init__(self, ctx: BackendContext) -> None:
+    def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
     @classmethod

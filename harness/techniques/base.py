@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from harness.artifact import Artifact, ArtifactKind, Precision
-from harness.cache import Cache
 from harness.config import Config, require_range
+from harness.context import Context
 from harness.errors import RegistryError
 from harness.gate import Expectation
 from harness.registry import Registry
@@ -17,14 +17,6 @@ from model_zoo.reference import Reference
 if TYPE_CHECKING:
 
     from model_zoo.spec import ModelSpec
-
-
-@dataclasses.dataclass
-class Context:
-    """What a technique may use besides the reference: the cache and the thread count."""
-
-    cache: Cache
-    threads: int = 1
 
 
 @dataclasses.dataclass(frozen=True)

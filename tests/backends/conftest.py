@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from harness.artifact import Artifact, ArtifactKind, Precision
-from harness.backends.base import BackendContext
 from harness.cache import Cache
+from harness.context import Context
 from tests.toy_models import MLP, TinyEmbedder
 
 
@@ -79,5 +79,5 @@ def module_cache(tmp_path_factory: pytest.TempPathFactory) -> Cache:
 
 
 @pytest.fixture
-def bctx(module_cache: Cache) -> BackendContext:
-    return BackendContext(cache=module_cache, threads=1)
+def bctx(module_cache: Cache) -> Context:
+    return Context(cache=module_cache, threads=1)

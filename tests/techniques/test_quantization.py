@@ -10,13 +10,12 @@ import torch
 from torch import nn
 
 from harness.artifact import Artifact, ArtifactKind, Precision
-from harness.backends.base import BackendContext
 from harness.backends.onnxruntime import OnnxRuntime
 from harness.backends.torch_eager import TorchEager
 from harness.cache import Cache
+from harness.context import Context
 from harness.errors import ConfigError, TechniqueError
 from harness.techniques import TECHNIQUES, apply, presets
-from harness.techniques.base import Context
 from harness.techniques.quantization import (
     HalfPrecisionConfig,
     OrtDynamicInt8Config,
@@ -107,7 +106,7 @@ def test_dynamic_op_types_are_ones_ort_quantizes():
 
 def _outputs(artifact: Artifact, ref, tctx) -> np.ndarray:
     backend = OnnxRuntime if artifact.kind is ArtifactKind.ONNX_MODEL else TorchEager
-    runner = backend(BackendContext(tctx.cache, threads=1)).prepare(artifact, ref.spec.example_inputs(2),
+    runner = backend(Context(tctx.cache, threads=1)).prepare(artifact, ref.spec.example_inputs(2),
                                                                      ref.spec.input_names)
     return runner(ref.splits.val.inputs)
 
