@@ -83,3 +83,9 @@ def require_choice(field: str, value: object, choices: tuple[object, ...] | list
     """Raise ConfigError unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ConfigError(f"`{field}` must be one of {', '.join(map(str, choices))}; got {value!r}")
+
+
+def require_int(field: str, value: object, minimum: int) -> None:
+    """Raise ConfigError unless ``value`` is a whole number >= ``minimum``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"`{field}` must be a whole number >= {minimum}, got {value!r}")

@@ -16,7 +16,7 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from harness.config import require_range
+from harness.config import require_int, require_range
 from harness.errors import ConfigError
 from harness.gate import Expectation
 from harness.techniques.base import Context, register_preset, register_technique
@@ -117,8 +117,7 @@ class AugmentationConfig(TrainingConfig):
             )
         if not (0 < self.data_fraction <= 1):
             raise ConfigError(f"`data_fraction` must be in (0, 1], got {self.data_fraction!r}")
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ConfigError(f"`epochs` must be a whole number >= 1, got {self.epochs!r}")
+        require_int("epochs", self.epochs, 1)
         require_range("shift", self.shift, 0.0, 0.5)
         require_range("scale", self.scale, 0.0, 0.9)
         for name in ("degrees", "noise_std", "mixup_alpha"):

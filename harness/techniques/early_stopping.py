@@ -15,7 +15,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
-from harness.config import require_range
+from harness.config import require_choice, require_int, require_range
 from harness.errors import ConfigError
 from harness.gate import Expectation
 from harness.techniques.base import Context, register_preset, register_technique
@@ -87,16 +87,12 @@ class EarlyStoppingConfig(TrainingConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.monitor not in MONITORS:
-            raise ConfigError(f"`monitor` must be one of {', '.join(MONITORS)}; got {self.monitor!r}")
-        if self.mode not in ("min", "max"):
-            raise ConfigError(f"`mode` must be 'min' or 'max', got {self.mode!r}")
-        if not isinstance(self.patience, int) or self.patience < 0:
-            raise ConfigError(f"`patience` must be a whole number >= 0, got {self.patience!r}")
+        require_choice("monitor", self.monitor, MONITORS)
+        require_choice("mode", self.mode, ("min", "max"))
+        require_int("patience", self.patience, 0)
         if not self.min_delta >= 0:
             raise ConfigError(f"`min_delta` must be >= 0, got {self.min_delta!r}")
-        if not isinstance(self.max_epochs, int) or self.max_epochs < 1:
-            raise ConfigError(f"`max_epochs` must be a whole number >= 1, got {self.max_epochs!r}")
+        require_int("max_epochs", self.max_epochs, 1)
         require_range("min_epochs_saved", self.min_epochs_saved, 0.0, 1.0)
         require_range("max_quality_loss", self.max_quality_loss, 0.0, 1.0)
 

@@ -14,6 +14,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from harness.config import require_choice, require_int
 from harness.errors import ConfigError
 from harness.gate import Expectation
 from harness.techniques.base import Context, register_preset, register_technique
@@ -94,12 +95,11 @@ class GradientClippingConfig(TrainingConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.method not in METHODS:
-            raise ConfigError(f"`method` must be one of {', '.join(METHODS)}; got {self.method!r}")
+        require_choice("method", self.method, METHODS)
         if not self.threshold > 0:
             raise ConfigError(f"`threshold` (max_norm, clip value or ratio) must be > 0, got {self.threshold!r}")
-        if self.regime not in ("diverging", "converging"):
-            raise ConfigError(f"`regime` must be 'diverging' or 'converging', got {self.regime!r}")
+        require_choice("regime", self.regime, ("diverging", "converging"))
+        require_int("epochs", self.epochs, 1)
         if not self.divergence_factor > 1:
             raise ConfigError(f"`divergence_factor` must be > 1, got {self.divergence_factor!r}")
 

@@ -78,7 +78,7 @@ def test_the_restored_weights_are_the_best_epochs():
     ("patience", -1, "`patience` must be a whole number >= 0"),
     ("min_delta", -0.1, "`min_delta` must be >= 0"),
     ("monitor", "train_loss", "`monitor` must be one of val_loss, val_quality"),
-    ("mode", "up", "`mode` must be 'min' or 'max'"),
+    ("mode", "up", "`mode` must be one of min, max"),
     ("max_epochs", 0, "`max_epochs` must be a whole number >= 1"),
 ])
 def test_bad_values_name_the_field(field, value, message):

@@ -56,7 +56,7 @@ def test_divergence_is_a_non_finite_loss_or_a_loss_far_above_the_first_epochs():
     ("threshold", 0.0, r"`threshold` \(max_norm, clip value or ratio\) must be > 0"),
     ("threshold", -1.0, "`threshold`"),
     ("method", "l1", "`method` must be one of norm, value, adaptive"),
-    ("regime", "wild", "`regime` must be 'diverging' or 'converging'"),
+    ("regime", "wild", "`regime` must be one of diverging, converging"),
     ("divergence_factor", 1.0, "`divergence_factor` must be > 1"),
 ])
 def test_bad_values_name_the_field(field, value, message):
