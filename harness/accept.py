@@ -6,10 +6,15 @@ came within 6 % of failing). The median of a few runs is a baseline the next run
 
     python -m harness.accept results/run-A.json results/run-B.json results/run-C.json
 
-The runs must come from one machine (same CPU, cores, threads, GPU) and agree on every case's identity (same
-reference weights and machine choices); anything else is refused with the file and case named, and the
-baseline file is left as it was. Cases the runs do not hold keep their old entry, as with
-``--optbench-update-baselines``.
+Each case's entry also stores the relative spread of its speed figures across the runs (``spread``): the gate's
+threshold for the case is the larger of a minimum effect and k x that spread (see harness.gate.Tolerances), so
+accept from three or more runs to calibrate it. Before writing, it prints per case and figure old -> new and what
+would now fail (``--dry-run`` stops there).
+
+The runs must come from one machine class (ISA features, cores, threads, GPU, library versions) and agree on every
+case's identity (same reference weights and machine choices); anything else is refused with the file and case
+named, and the baseline file is left as it was. Only the runs' class is replaced; cases the runs do not hold
+keep their old entry, as with ``--optbench-update-baselines``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from typing import Any
 
 from harness import baselines, env
 from harness.errors import OptbenchError
+from harness.metrics.latency import relative_spread
 from harness.report.json_report import RUN_SCHEMA_VERSION
+
+SPEED_FIGURES = ("speedup", "latency.normalized")  # the figures whose spread calibrates the gate
 
 
 class AcceptError(OptbenchError):
@@ -50,10 +58,10 @@ def entries_from_runs(runs: dict[Path, dict[str, Any]]) -> tuple[dict[str, Any],
     """The runs' common environment and, per suite, ``case_id -> BaselineEntry`` with median figures."""
     (first_path, first), *others = runs.items()
     for path, run in others:
-        diff = [k for k in env.MACHINE_KEYS if run["environment"].get(k) != first["environment"].get(k)]
+        diff = env.class_difference(run["environment"], first["environment"])
         if diff:
-            raise AcceptError(f"run record {path}: measured on another machine than {first_path} "
-                              f"({', '.join(diff)} differ); a baseline comes from one machine")
+            raise AcceptError(f"run record {path}: measured on another machine class than {first_path} "
+                              f"({', '.join(diff)} differ); a baseline entry comes from one class")
     by_case: dict[tuple[str, str], list[tuple[Path, dict[str, Any]]]] = {}
     for path, run in runs.items():
         for case in run["cases"]:
@@ -71,14 +79,22 @@ def entries_from_runs(runs: dict[Path, dict[str, Any]]) -> tuple[dict[str, Any],
                    for k in sorted(names)}
         unmet = frozenset(v["check"] for _, c in seen for v in c.get("verdicts", [])
                           if v["source"] == "contract" and v["status"] in ("fail", "known"))
+        spread = {}
+        if len(seen) > 1:
+            for name in SPEED_FIGURES:
+                values = [c["record"]["metrics"].get(name) for _, c in seen]
+                if sum(v is not None for v in values) > 1:
+                    spread[name] = round(relative_spread(values), 4)
         suites.setdefault(suite, {})[case_id] = baselines.BaselineEntry(
             {k: v for k, v in metrics.items() if v is not None}, unmet, seen[-1][1]["record"]["config"],
-            dict(identity))
+            dict(identity), spread, len(seen))
     return first["environment"], suites
 
 
-def accept(run_paths: list[Path], baseline_dir: Path) -> list[Path]:
-    """Merge the median of ``run_paths`` into each suite's baseline in ``baseline_dir``; returns the files."""
+def accept(run_paths: list[Path], baseline_dir: Path, *, dry_run: bool = False,
+           show: Any = print) -> list[Path]:
+    """Merge the median of ``run_paths`` into each suite's baseline in ``baseline_dir``, after showing the change
+    (``show`` gets each line); returns the files written (none with ``dry_run``)."""
     if len(run_paths) < 1:
         raise AcceptError("give at least one run record (results/run-*.json)")
     runs = {path: _load_run(path) for path in run_paths}
@@ -87,8 +103,13 @@ def accept(run_paths: list[Path], baseline_dir: Path) -> list[Path]:
     for suite, entries in suites.items():
         path = baselines.baseline_path(baseline_dir, suite)
         old = baselines.load(path)  # a corrupt file raises here and is left as it is
-        baselines.save(path, baselines.merged(old, suite, environment, entries))
-        written.append(path)
+        new = baselines.merged(old, suite, environment, entries)
+        show(f"{path}:")
+        for line in baselines.diff_lines(old, new):
+            show(f"  {line}")
+        if not dry_run:
+            baselines.save(path, new)
+            written.append(path)
     return written
 
 
@@ -96,9 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.accept", description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run records, results/run-*.json")
     parser.add_argument("--baseline-dir", type=Path, default=Path("results/baselines"))
+    parser.add_argument("--dry-run", action="store_true", help="show old -> new and what would fail; write nothing")
     args = parser.parse_args(argv)
     try:
-        written = accept(args.runs, args.baseline_dir)
+        written = accept(args.runs, args.baseline_dir, dry_run=args.dry_run)
     except OptbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,8 +1,10 @@
-"""The environment a run or a baseline was measured on: CPU, cores, threads, library versions, GPU."""
+"""The environment a run or a baseline was measured on: CPU, cores, threads, library versions, GPU, and the
+machine class it falls in (what decides speed), which keys a baseline's per-machine entries."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.metadata
 import os
 import platform
@@ -14,25 +16,34 @@ import psutil
 from harness.gate import Scope
 
 LIBRARIES = ("optbench", "torch", "onnx", "onnxruntime", "numpy", "transformers", "scikit-learn", "pytest-benchmark")
-CPU_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "amx_bf16")
+# Speed-relevant ISA features, x86 and ARM, as py-cpuinfo names them (ARM: asimddp = dot product, i8mm, sve, bf16,
+# asimdhp = fp16 arithmetic). int8 and bf16 speedups hinge on exactly these.
+CPU_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "amx_bf16",
+             "asimd", "asimddp", "asimdhp", "i8mm", "sve", "sve2", "bf16")
+_FLAG_ALIASES = {"avx512vnni": "avx512_vnni", "avx512bf16": "avx512_bf16", "avxvnni": "avx_vnni"}  # cpuid spellings
 ISA_KEYS = ("cpu_flags", "threads", "gpu")
 MACHINE_KEYS = ("cpu", "cpu_flags", "logical_cores", "threads", "gpu")
+# What a machine class is made of: the baseline entries of one class are comparable in speed (within the speed
+# probe's normalisation for absolute latency).
+CLASS_KEYS = ("arch", "cpu_flags", "logical_cores", "threads", "gpu")
+CLASS_LIBRARIES = ("torch", "onnxruntime")
 
 
 @functools.cache
 def _cpu() -> tuple[str, tuple[str, ...]]:
-    name, flags = platform.processor() or platform.machine(), set[str]()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text(errors="replace").splitlines():
+    """CPU brand and speed-relevant features, read portably (Linux, macOS, Windows; x86 and ARM) by py-cpuinfo."""
+    import cpuinfo  # py-cpuinfo; imported lazily: it probes the CPU once (~0.2 s)
+
+    info = cpuinfo.get_cpu_info()
+    name = str(info.get("brand_raw") or platform.processor() or platform.machine())
+    flags = {str(f).lower() for f in info.get("flags", [])}
+    if not flags and Path("/proc/cpuinfo").exists():  # py-cpuinfo found none (unusual kernels): read them by hand
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
             key, _, value = line.partition(":")
-            key = key.strip()
-            if key == "model name" and value.strip():
-                name = value.strip()
-            elif key == "flags":
+            if key.strip() in ("flags", "Features"):
                 flags = set(value.split())
-            if name and flags:
                 break
+    flags = {_FLAG_ALIASES.get(f, f) for f in flags}
     return name, tuple(f for f in CPU_FLAGS if f in flags)
 
 
@@ -67,6 +78,7 @@ def capture(threads: int) -> dict[str, Any]:
     cpu, flags = _cpu()
     return {
         "cpu": cpu,
+        "arch": platform.machine().lower(),
         "cpu_flags": list(flags),
         "physical_cores": psutil.cpu_count(logical=False),
         "logical_cores": os.cpu_count(),
@@ -78,14 +90,31 @@ def capture(threads: int) -> dict[str, Any]:
     }
 
 
+def machine_class(e: dict[str, Any]) -> str:
+    """The key of ``e``'s machine class: a readable name of what decides speed (architecture, ISA features, CPUs,
+    threads, GPU, torch and ONNX Runtime versions) and a short digest of it. Two environments of one class
+    compare speed figures; the CPU model may differ (the speed probe absorbs a faster or slower chip)."""
+    libs = e.get("libraries") or {}
+    parts = [str(e.get("arch") or "unknown"), "+".join(e.get("cpu_flags") or []) or "noflags",
+             f"{e.get('logical_cores')}cpu", f"{e.get('threads')}t", str(e.get("gpu") or "nogpu").replace(" ", "_"),
+             *(f"{lib}{libs.get(lib)}" for lib in CLASS_LIBRARIES)]
+    text = "-".join(parts)
+    return f"{text}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
+
+
+def class_difference(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """What puts ``a`` and ``b`` in different classes (empty when they share one)."""
+    diff = [k for k in CLASS_KEYS if a.get(k) != b.get(k)]
+    la, lb = a.get("libraries") or {}, b.get("libraries") or {}
+    return diff + [lib for lib in CLASS_LIBRARIES if la.get(lib) != lb.get(lib)]
+
+
 def comparable_scopes(a: dict[str, Any], b: dict[str, Any]) -> frozenset[Scope]:
-    """Which baseline figures taken on ``a`` still mean something on ``b``: artifact figures anywhere; speedup
-    ratios with the same CPU features, threads and GPU; absolute latency on the same CPU model and core count too."""
+    """Which baseline figures taken on ``a`` still mean something on ``b``: artifact figures anywhere; speed
+    (speedups, probe-normalised latency) within the same machine class."""
     scopes = {Scope.ANYWHERE}
-    if all(a.get(k) == b.get(k) for k in ISA_KEYS):
-        scopes.add(Scope.SAME_ISA)
-        if all(a.get(k) == b.get(k) for k in MACHINE_KEYS):
-            scopes.add(Scope.SAME_MACHINE)
+    if machine_class(a) == machine_class(b):
+        scopes.add(Scope.SAME_CLASS)
     return frozenset(scopes)
 
 

@@ -1,7 +1,8 @@
 """Named checks with a direction and a tolerance, from a technique's contract and from the stored baseline.
 
-A check returns a Verdict; a failed verdict carries the one message a user reads: case, metric, baseline
-or threshold, current value, tolerance.
+Each check is one object that owns its comparison and returns a Verdict; a failed verdict carries the one message
+a user reads: case, metric, baseline or threshold, current value, tolerance. Speed is judged from the run's
+samples with a bootstrap interval of the median against a calibrated threshold (see :class:`Tolerances`).
 """
 
 from __future__ import annotations
@@ -9,20 +10,26 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
 
 from harness.config import require_range
 from harness.errors import ConfigError
+from harness.metrics.latency import median_interval
 
 Op = Literal[">=", "<=", ">", "<"]
 
 
 class Status(enum.StrEnum):
+    """The one vocabulary of verdicts and case outcomes, from the gate to the report."""
+
     PASS = "pass"
     FAIL = "fail"
     KNOWN = "known"  # a contract the accepted baseline already records as unmet: a finding, reported each run
-    SKIP = "skip"  # could not be judged (metric absent, other hardware); the reason says why
+    SKIP = "skip"  # a check not judged (other machine class, tolerance off); the reason says why
+    NEW = "new"  # a case with no baseline, let through by --optbench-allow-new
+    ERROR = "error"  # the case could not be measured
+    SKIPPED = "skipped"  # the case was not run (backend unavailable, incompatible)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +54,11 @@ class Verdict:
     tolerance: float | None = None
     message: str = ""
     basis: str = ""  # quality checks against a baseline: the QualityBasis they were judged on
+    threshold: float | None = None  # speed checks: the relative threshold this case is judged with
+    threshold_from: str = ""  # how the threshold was chosen (minimum effect, k x spread, uncalibrated)
+    interval: tuple[float, float] | None = None  # speed checks: bootstrap 95 % interval of the current median
+    retry: bool = False  # the interval crosses the limit: re-measuring may decide (see session.judge)
+    noisy: bool = False  # threshold >= Tolerances.detect_rel: this case cannot catch the change the gate is for
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -58,18 +70,23 @@ class Verdict:
 class Tolerances:
     """How far a figure may move from its baseline before the gate fails.
 
-    ``quality_abs``: absolute drop of the quality value; ``size_rel``: relative growth of the artifact;
-    ``speedup_rel``: relative drop of the speedup over the fp32 reference (timed interleaved with it in the run);
-    ``latency_rel``: relative growth of median latency, judged only on the machine the baseline was taken on, and
-    off (None) by default. Measured on a shared 2-core runner over five identical runs: paired speedups stayed
-    within 25 % of the baseline, while absolute medians moved up to 2.4x (a 0.04 ms call) and 1.5x (a 22 ms
-    one). A latency gate there only raises false alarms; on a quiet, dedicated machine, turn it on.
+    ``quality_abs``: absolute drop of the quality value; ``size_rel``: relative growth of the artifact.
+    Speed (``speedup_rel``: drop of the paired speedup over the fp32 reference; ``latency_rel``: growth of the
+    probe-normalised batch-1 latency, None = off) is judged within the baseline's machine class only, and these
+    two are the *minimum effects*: a case's threshold is the larger of its minimum effect and ``spread_k`` × the
+    relative spread its figure showed across the accepted runs (``python -m harness.accept``); a baseline taken
+    from one run has no spread and gets ``uncalibrated_rel``. A threshold at or above ``detect_rel`` cannot catch
+    the change the gate is for: the case is reported as too noisy. The reasoning and the measured rates are in
+    docs/gate.md.
     """
 
     quality_abs: float = 0.005
     size_rel: float = 0.02
-    speedup_rel: float = 0.35
-    latency_rel: float | None = None  # "off"
+    speedup_rel: float = 0.10
+    latency_rel: float | None = 0.10
+    spread_k: float = 3.0
+    uncalibrated_rel: float = 0.35
+    detect_rel: float = 0.20
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -81,7 +98,7 @@ class Tolerances:
     def parse(cls, items: list[str]) -> Tolerances:
         """Build from ``NAME=VALUE`` strings (``speedup_rel=0.3``); unknown names and bad values are refused."""
         names = [f.name for f in dataclasses.fields(cls)]
-        values: dict[str, float] = {}
+        values: dict[str, float | None] = {}
         for item in items:
             key, sep, raw = item.partition("=")
             if not sep or key not in names:
@@ -93,7 +110,16 @@ class Tolerances:
                 values[key] = float(raw)
             except ValueError:
                 raise ConfigError(f"tolerance `{key}` must be a number, got {raw!r}") from None
-        return cls(**values)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def threshold(self, min_effect: float, spread: float | None) -> tuple[float, str]:
+        """A speed figure's relative threshold and where it comes from (shown in the table and messages)."""
+        if spread is None:
+            return max(min_effect, self.uncalibrated_rel), "uncalibrated: accept from >= 3 runs"
+        scaled = self.spread_k * spread
+        if scaled <= min_effect:
+            return min_effect, f"minimum effect; spread {spread:.1%}"
+        return scaled, f"{self.spread_k:g} x spread {spread:.1%}"
 
 
 def _fmt(value: float | None) -> str:
@@ -102,6 +128,11 @@ def _fmt(value: float | None) -> str:
     if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
         return f"{value:.4g}"
     return f"{value:.4f}"
+
+
+def _some(metrics: Mapping[str, float | None]) -> str:
+    names = sorted(k for k, v in metrics.items() if v is not None)
+    return ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
 
 
 def _holds(current: float, op: Op, bound: float) -> bool:
@@ -118,10 +149,11 @@ def check_contract(
     verdicts = []
     for exp in expectations:
         current = metrics.get(exp.metric)
-        if current is None or math.isnan(current):
+        if current is None or math.isnan(current):  # a renamed or lost figure must not pass silently
             verdicts.append(
-                Verdict(case_id, exp.name, "contract", exp.metric, Status.SKIP, None, exp.threshold,
-                        message=f"{case_id}: {exp.metric} was not measured")
+                Verdict(case_id, exp.name, "contract", exp.metric, Status.FAIL, None, exp.threshold,
+                        message=f"{case_id}: contract {exp.name} cannot be judged: {exp.metric} was not measured "
+                                f"(figures of this case: {_some(metrics)})")
             )
             continue
         if _holds(current, exp.op, exp.threshold):
@@ -141,22 +173,8 @@ def check_contract(
 class Scope(enum.StrEnum):
     """Where a baseline figure still means something (see :func:`harness.env.comparable_scopes`)."""
 
-    ANYWHERE = "anywhere"  # quality, size: properties of the artifact
-    SAME_ISA = "same CPU features, threads and GPU"  # speedup ratios: int8 gains hinge on VNNI, AVX-512...
-    SAME_MACHINE = "same CPU model, cores, threads and GPU"  # absolute latency
-
-
-@dataclasses.dataclass(frozen=True)
-class BaselineCheck:
-    """``metric`` may move from its baseline in the bad direction by at most the tolerance (absolute or relative);
-    judged only where the baseline's environment and this run's share ``scope``."""
-
-    name: str
-    metric: str
-    higher_is_better: bool
-    tolerance_field: str
-    relative: bool
-    scope: Scope = Scope.ANYWHERE
+    ANYWHERE = "anywhere"  # quality, size, proofs: properties of the artifact
+    SAME_CLASS = "same machine class"  # speedups and probe-normalised latency: ISA, cores, threads, GPU, libraries
 
 
 class QualityBasis(enum.StrEnum):
@@ -205,12 +223,163 @@ def sampling_margin(metrics: Mapping[str, float | None], baseline: Mapping[str, 
     return math.sqrt(sum(h * h for h in half))
 
 
-BASELINE_CHECKS: tuple[BaselineCheck, ...] = (
-    BaselineCheck("quality", "quality.value", True, "quality_abs", relative=False),
-    BaselineCheck("size", "size_bytes", False, "size_rel", relative=True),
-    BaselineCheck("speedup", "speedup", True, "speedup_rel", relative=True, scope=Scope.SAME_ISA),
-    BaselineCheck("latency", "latency.p50_s", False, "latency_rel", relative=True, scope=Scope.SAME_MACHINE),
-)
+@dataclasses.dataclass(frozen=True)
+class Basis:
+    """What a case's figures are judged against: its baseline entry and what came with it."""
+
+    metrics: Mapping[str, float | None]  # the baseline entry's figures
+    tolerances: Tolerances
+    comparable: frozenset[Scope]
+    quality: QualityComparison = SAME_QUALITY
+    spread: Mapping[str, float] = dataclasses.field(default_factory=dict)  # metric -> spread over accepted runs
+    samples: Mapping[str, Sequence[float]] = dataclasses.field(default_factory=dict)  # metric -> this run's samples
+
+
+def _missing(case_id: str, name: str, metric: str, base: float) -> Verdict:
+    return Verdict(case_id, name, "baseline", metric, Status.FAIL, None, base,
+                   message=f"{case_id}: {metric} is in the baseline ({_fmt(base)}) but was not measured in this run")
+
+
+def _absent(value: float | None) -> bool:
+    return value is None or math.isnan(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityCheck:
+    """Quality may drop by ``quality_abs``; judged on one of three bases (:class:`QualityBasis`): tightly when the
+    weights and machine choices are the baseline's, within the sampling error of both figures (if wider) when only
+    the weights differ, and not at all when the technique made another artifact here (the contract still judges)."""
+
+    name: str = "quality"
+    metric: str = "quality.value"
+    tolerance_field: str = "quality_abs"
+    scope: Scope = Scope.ANYWHERE
+
+    def judge(self, case_id: str, metrics: Mapping[str, float | None], basis: Basis) -> Verdict | None:
+        current, base = metrics.get(self.metric), basis.metrics.get(self.metric)
+        if _absent(base):
+            return None
+        assert base is not None
+        if _absent(current):
+            return _missing(case_id, self.name, self.metric, base)
+        assert current is not None
+        q, tol, note = basis.quality, basis.tolerances.quality_abs, ""
+        if q.basis is QualityBasis.OTHER_CHOICES:
+            return Verdict(case_id, self.name, "baseline", self.metric, Status.SKIP, current, base, tol,
+                           message=f"not compared: {q.reason}", basis=q.basis.value)
+        if q.basis is QualityBasis.OTHER_WEIGHTS:
+            margin = sampling_margin(metrics, basis.metrics)
+            if margin > tol:
+                tol, note = margin, f" (the sampling error of both figures: {q.reason})"
+        bound = base - tol
+        ok = current >= bound
+        message = ""
+        if ok and q.basis is QualityBasis.OTHER_WEIGHTS:
+            message = f"compared within {_fmt(tol)}, the wider of quality_abs and the sampling error: {q.reason}"
+        if not ok:
+            message = (f"{case_id}: {self.metric} dropped beyond tolerance: baseline {_fmt(base)}, current "
+                       f"{_fmt(current)}, tolerance {_fmt(tol)}{note} (limit {_fmt(bound)})")
+        return Verdict(case_id, self.name, "baseline", self.metric, Status.PASS if ok else Status.FAIL, current, base,
+                       tol, message=message, basis=q.basis.value)
+
+
+@dataclasses.dataclass(frozen=True)
+class SizeCheck:
+    """The artifact may grow by ``size_rel``; a property of the artifact, judged on any machine."""
+
+    name: str = "size"
+    metric: str = "size_bytes"
+    tolerance_field: str = "size_rel"
+    scope: Scope = Scope.ANYWHERE
+
+    def judge(self, case_id: str, metrics: Mapping[str, float | None], basis: Basis) -> Verdict | None:
+        current, base = metrics.get(self.metric), basis.metrics.get(self.metric)
+        if _absent(base):
+            return None
+        assert base is not None
+        if _absent(current):
+            return _missing(case_id, self.name, self.metric, base)
+        assert current is not None
+        tol = basis.tolerances.size_rel
+        bound = base * (1 + tol)
+        if current <= bound:
+            return Verdict(case_id, self.name, "baseline", self.metric, Status.PASS, current, base, tol)
+        return Verdict(case_id, self.name, "baseline", self.metric, Status.FAIL, current, base, tol,
+                       message=f"{case_id}: {self.metric} grew beyond tolerance: baseline {_fmt(base)}, current "
+                               f"{_fmt(current)}, tolerance {tol:.0%} (limit {_fmt(bound)})")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeedCheck:
+    """A speed figure may move in the bad direction by the case's calibrated threshold (Tolerances.threshold).
+
+    Judged within the baseline's machine class only, from this run's samples of the figure (the paired
+    per-round ratios for a speedup, probe-normalised calls for latency): PASS when the bootstrap 95 % interval of
+    their median lies inside the limit, FAIL when it lies beyond, and when it crosses the limit the median
+    decides and the verdict asks for a re-measure (``retry``) before the failure stands."""
+
+    name: str
+    metric: str
+    higher_is_better: bool
+    tolerance_field: str
+    scope: Scope = Scope.SAME_CLASS
+
+    def judge(self, case_id: str, metrics: Mapping[str, float | None], basis: Basis) -> Verdict | None:
+        current, base = metrics.get(self.metric), basis.metrics.get(self.metric)
+        if _absent(base):
+            return None
+        assert base is not None
+        min_effect = getattr(basis.tolerances, self.tolerance_field)
+        if min_effect is None:
+            return Verdict(case_id, self.name, "baseline", self.metric, Status.SKIP, current, base,
+                           message=f"not gated: {self.tolerance_field} is off")
+        if self.scope not in basis.comparable:
+            return Verdict(case_id, self.name, "baseline", self.metric, Status.SKIP, current, base,
+                           message="not compared: no baseline of this machine class")
+        if _absent(current):
+            return _missing(case_id, self.name, self.metric, base)
+        assert current is not None
+        thr, origin = basis.tolerances.threshold(min_effect, basis.spread.get(self.metric))
+        noisy = thr >= basis.tolerances.detect_rel
+        bound = base * (1 - thr) if self.higher_is_better else base * (1 + thr)
+        samples = basis.samples.get(self.metric)
+        low, high = (median_interval(samples)[1:] if samples else (current, current))
+        good_side, bad_side = (low, high) if self.higher_is_better else (-high, -low)
+        limit = bound if self.higher_is_better else -bound
+        point = current if self.higher_is_better else -current
+        status = Status.PASS if point >= limit else Status.FAIL
+        crosses = bad_side >= limit > good_side  # the interval holds the limit: not decided yet
+        noisy_note = (f"; too noisy to detect a {basis.tolerances.detect_rel:.0%} change" if noisy else "")
+        message = noisy_note.lstrip("; ")
+        if status is Status.FAIL:
+            word = "dropped" if self.higher_is_better else "grew"
+            message = (f"{case_id}: {self.metric} {word} beyond its threshold: baseline {_fmt(base)}, current "
+                       f"{_fmt(current)} (95 % interval {_fmt(low)}-{_fmt(high)}), threshold {thr:.0%} ({origin}), "
+                       f"limit {_fmt(bound)}{noisy_note}")
+        return Verdict(case_id, self.name, "baseline", self.metric, status, current, base, thr, message=message,
+                       threshold=thr, threshold_from=origin, interval=(low, high),
+                       retry=status is Status.FAIL and crosses, noisy=noisy)
+
+
+@dataclasses.dataclass(frozen=True)
+class PresenceCheck:
+    """Every proof and training figure the baseline holds must still be measured: a renamed or lost key fails,
+    naming the figure, instead of leaving the contracts on it unjudged."""
+
+    name: str = "figures"
+    prefixes: tuple[str, ...] = ("proof.", "training.")
+    scope: Scope = Scope.ANYWHERE
+    tolerance_field: str = ""
+
+    def judge_all(self, case_id: str, metrics: Mapping[str, float | None], basis: Basis) -> list[Verdict]:
+        return [_missing(case_id, self.name, name, value) for name, value in sorted(basis.metrics.items())
+                if name.startswith(self.prefixes) and not _absent(value) and _absent(metrics.get(name))]
+
+
+SPEEDUP = SpeedCheck("speedup", "speedup", True, "speedup_rel")
+LATENCY = SpeedCheck("latency", "latency.normalized", False, "latency_rel")
+BASELINE_CHECKS: tuple[QualityCheck | SizeCheck | SpeedCheck, ...] = (QualityCheck(), SizeCheck(), SPEEDUP, LATENCY)
+PRESENCE = PresenceCheck()
 
 
 def check_baseline(
@@ -220,54 +389,25 @@ def check_baseline(
     tolerances: Tolerances,
     comparable: frozenset[Scope],
     quality: QualityComparison = SAME_QUALITY,
+    spread: Mapping[str, float] | None = None,
+    samples: Mapping[str, Sequence[float]] | None = None,
 ) -> list[Verdict]:
-    """Compare a case's figures with its baseline entry, one verdict per check; a check whose scope is not in
-    ``comparable`` is skipped, saying why (a speedup measured on other CPU features is no regression).
+    """Compare a case's figures with its baseline entry, one verdict per check that applies (see each check)."""
+    basis = Basis(baseline, tolerances, comparable, quality, spread or {}, samples or {})
+    verdicts = [v for chk in BASELINE_CHECKS if (v := chk.judge(case_id, metrics, basis)) is not None]
+    return verdicts + PRESENCE.judge_all(case_id, metrics, basis)
 
-    Quality is compared within ``quality_abs`` when ``quality`` says the weights and machine choices are the
-    baseline's; within the sampling error of the two figures (if wider) when only the weights differ; and not at
-    all when the technique made another artifact on this machine (the contract still judges it)."""
-    verdicts = []
-    for chk in BASELINE_CHECKS:
-        raw_tol = getattr(tolerances, chk.tolerance_field)
-        current, base = metrics.get(chk.metric), baseline.get(chk.metric)
-        if current is None or base is None or math.isnan(current) or math.isnan(base):
-            continue  # not a figure of this case (no speedup on a reference), nothing to judge
-        if raw_tol is None:
-            verdicts.append(Verdict(case_id, chk.name, "baseline", chk.metric, Status.SKIP, current, base, None,
-                                    message=f"not gated: {chk.tolerance_field} is off"))
-            continue
-        tol = float(raw_tol)
-        note = ""
-        if chk.name == "quality" and quality.basis is QualityBasis.OTHER_CHOICES:
-            verdicts.append(Verdict(case_id, chk.name, "baseline", chk.metric, Status.SKIP, current, base, tol,
-                                    message=f"not compared: {quality.reason}", basis=quality.basis.value))
-            continue
-        if chk.name == "quality" and quality.basis is QualityBasis.OTHER_WEIGHTS:
-            margin = sampling_margin(metrics, baseline)
-            if margin > tol:
-                tol, note = margin, f" (the sampling error of both figures: {quality.reason})"
-        if chk.scope not in comparable:
-            verdicts.append(Verdict(case_id, chk.name, "baseline", chk.metric, Status.SKIP, current, base, tol,
-                                    message=f"not compared: the baseline was not taken with the {chk.scope}"))
-            continue
-        if chk.higher_is_better:
-            bound = base * (1 - tol) if chk.relative else base - tol
-            ok = current >= bound
-        else:
-            bound = base * (1 + tol) if chk.relative else base + tol
-            ok = current <= bound
-        message = ""
-        if ok and chk.name == "quality" and quality.basis is QualityBasis.OTHER_WEIGHTS:
-            message = f"compared within {_fmt(tol)}, the wider of quality_abs and the sampling error: {quality.reason}"
-        if not ok:
-            tol_text = f"{tol:.0%}" if chk.relative else _fmt(tol)
-            word = "dropped" if chk.higher_is_better else "grew"
-            message = (
-                f"{case_id}: {chk.metric} {word} beyond tolerance: baseline {_fmt(base)}, "
-                f"current {_fmt(current)}, tolerance {tol_text}{note} (limit {_fmt(bound)})"
-            )
-        basis = quality.basis.value if chk.name == "quality" else ""
-        verdicts.append(Verdict(case_id, chk.name, "baseline", chk.metric, Status.PASS if ok else Status.FAIL,
-                                current, base, tol, message=message, basis=basis))
-    return verdicts
+
+T = TypeVar("T")
+
+
+def with_second_look(judge: Callable[[], T], undecided: Callable[[T], bool], remeasure: Callable[[], None],
+                     max_retries: int = 2) -> tuple[T, int]:
+    """Judge; while the result is ``undecided`` (a failure whose interval crosses its limit), re-measure and judge
+    again, at most ``max_retries`` times. Returns the last result and how many re-measures it took."""
+    result, retries = judge(), 0
+    while undecided(result) and retries < max_retries:
+        remeasure()
+        retries += 1
+        result = judge()
+    return result, retries

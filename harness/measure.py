@@ -1,4 +1,4 @@
-"""Measuring one case: apply the technique, prepare the backend, then time, size and score the result.
+"""Measuring one case in named phases: prepare (technique, backend, outputs, quality), time, pair, record.
 
 Plain library code (no pytest): a notebook can call :func:`measure_case` with any timing function.
 """
@@ -18,9 +18,17 @@ from harness.artifact import Artifact
 from harness.backends.base import BACKENDS, Runner
 from harness.case import Case
 from harness.errors import ModelOutputError
-from harness.metrics.latency import LatencyStats, PairedStats, sample_latency, sample_paired
+from harness.metrics.latency import (
+    LatencyStats,
+    NormalizedLatency,
+    PairedStats,
+    block_size,
+    sample_interleaved,
+    sample_latency,
+)
 from harness.metrics.memory import PeakRSS
 from harness.metrics.size import onnx_param_counts, torch_param_counts
+from harness.probe import make_probe
 from harness.record import Record
 from harness.techniques.base import Context, Reference, apply
 from harness.techniques.reference import REFERENCE
@@ -99,6 +107,155 @@ def prepare_reference(reference: Reference, backend_name: str, settings: Setting
     return backend.prepare(artifact, reference.spec.example_inputs(2), reference.spec.input_names)
 
 
+class ReferenceRunners:
+    """The one owner of the open fp32 reference runners, one per (model, backend), that cases are timed
+    interleaved with: it opens one on demand, adopts a reference case's own runner, and closes them all."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._open: dict[tuple[str, str], Runner] = {}
+
+    def get(self, reference: Reference, backend: str, ctx: Context) -> Runner:
+        key = (reference.spec.name, backend)
+        if key not in self._open:
+            self._open[key] = prepare_reference(reference, backend, self.settings, ctx)
+        return self._open[key]
+
+    def peek(self, model: str, backend: str) -> Runner | None:
+        return self._open.get((model, backend))
+
+    def adopt(self, model: str, backend: str, runner: Runner) -> None:
+        """Keep a reference case's prepared runner; one of another suite's run of the same pair is closed."""
+        old = self._open.pop((model, backend), None)
+        if old is not None and old is not runner:
+            old.close()
+        self._open[(model, backend)] = runner
+
+    def close_except(self, model: str = "") -> None:
+        for key in [k for k in self._open if k[0] != model]:
+            self._open.pop(key).close()
+
+
+class CaseRun:
+    """One case being measured, as named phases: :meth:`prepare` (technique and backend), :meth:`run_outputs`
+    (outputs on the test split and quality), :meth:`time` (batch-1 latency and throughput), :meth:`pair` (the
+    speedup and probe-normalised latency from interleaved blocks; :meth:`pair_more` adds a block when the gate
+    asks for a second look), then :meth:`record`. Used as a context manager, it closes its runner on exit unless
+    :meth:`release` handed it on (a reference case's runner goes to :class:`ReferenceRunners`)."""
+
+    def __init__(self, case: Case, reference: Reference, settings: Settings, ctx: Context) -> None:
+        self.case, self.reference, self.settings, self.ctx = case, reference, settings, ctx
+        self.backend = BACKENDS.get(case.backend)(Context(ctx.cache, settings.threads))
+        self.runner: Runner | None = None
+        self._released = False
+        self._probe = make_probe()
+
+    def __enter__(self) -> CaseRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.runner is not None and not self._released:
+            self.runner.close()
+
+    def release(self) -> Runner:
+        assert self.runner is not None
+        self._released = True
+        return self.runner
+
+    def prepare(self, ref_outputs: np.ndarray) -> None:
+        """Apply the technique, prepare the backend and run the test split; peak memory covers all three."""
+        spec = self.reference.spec
+        start = time.perf_counter()
+        self.artifact = apply(self.reference, self.case.config, self.ctx)
+        cuda = self.backend.device == "cuda"
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        with PeakRSS(interval_s=0.002) as mem:
+            self.runner = self.backend.prepare(self.artifact, spec.example_inputs(2), spec.input_names)
+            self.prepare_s = time.perf_counter() - start
+            outputs = run_outputs(self.runner, self.reference, self.case.id)
+        self.memory = mem.stats(int(torch.cuda.max_memory_allocated()) if cuda else None)
+        self.quality = spec.quality.evaluate(outputs, ref_outputs, self.reference.splits.test.targets,
+                                             self.reference.splits.extra)
+
+    def time(self, timer: Timer) -> None:
+        """Batch-1 latency through ``timer`` and throughput at the model's batch, after a finite-output check."""
+        assert self.runner is not None
+        spec = self.reference.spec
+        self.one = self.runner.bind(spec.example_inputs(1))
+        check_finite(self.runner.to_numpy(self.one()), self.case.id)
+        self.latency = LatencyStats.from_samples(timer(self.one), batch=1)
+        many = self.runner.bind(spec.example_inputs(spec.throughput_batch))
+        samples = sample_latency(many, warmup=1, min_rounds=3, max_time_s=self.settings.throughput_time_s)
+        self.throughput = LatencyStats.from_samples(samples, batch=spec.throughput_batch)
+        self.paired: PairedStats | None = None
+        self.normalized: NormalizedLatency | None = None
+        self._blocks: list[list[float]] | None = None
+
+    def pair(self, reference_runner: Runner | None) -> None:
+        """Interleave blocks of the candidate, the speed probe and (not for a reference case) the fp32 reference."""
+        fns: list[Callable[[], object]] = [self.one, self._probe]
+        if reference_runner is not None and not self.case.is_reference:
+            fns.append(reference_runner.bind(self.reference.spec.example_inputs(1)))
+        self._fns = fns
+        self._block = block_size(fns, 0.002)
+        self._blocks = sample_interleaved(fns, self._block, max_time_s=self.settings.paired_time_s)
+        self._summarize()
+
+    def pair_more(self) -> None:
+        """One more interleaved block of rounds, pooled with the earlier ones (the gate's second look)."""
+        assert self._blocks is not None
+        more = sample_interleaved(self._fns, self._block, max_time_s=self.settings.paired_time_s)
+        self._blocks = [a + b for a, b in zip(self._blocks, more, strict=True)]
+        self._summarize()
+
+    def _summarize(self) -> None:
+        assert self._blocks is not None
+        cand, probe = self._blocks[0], self._blocks[1]
+        self.normalized = NormalizedLatency.from_samples(cand, probe, self._block)
+        if len(self._blocks) > 2:
+            self.paired = PairedStats.from_samples(self._blocks[2], cand, self._block)
+
+    def record(self, reference_record: Record | None = None) -> Record:
+        """The case's Record from the phases run so far."""
+        assert self.runner is not None
+        case, reference = self.case, self.reference
+        params, nonzero = param_counts(self.artifact)
+        tput_speedup = None
+        if reference_record is not None and reference_record.throughput is not None and not case.is_reference:
+            tput_speedup = reference_record.throughput.median_s / self.throughput.median_s
+        paired = self.paired
+        return Record(
+            case_id=case.id,
+            suite=case.suite,
+            model=case.model,
+            config_name=case.config.name,
+            technique=type(case.config).technique,
+            config=case.config.to_dict(),
+            backend=case.backend,
+            device=self.backend.device,
+            threads=self.settings.threads,
+            precision=case.config.precision.value,
+            is_reference=case.is_reference,
+            latency=self.latency,
+            throughput=self.throughput,
+            memory=self.memory,
+            size_bytes=self.runner.size_bytes,
+            params=params,
+            nonzero_params=nonzero,
+            quality=self.quality,
+            speedup=paired.speedup if paired is not None else None,
+            paired=paired,
+            throughput_speedup=tput_speedup,
+            prepare_s=self.prepare_s,
+            proof=dict(self.artifact.proof),
+            identity={"weights": _weights_identity(reference, self.artifact), **self.artifact.machine_choices},
+            training=self.artifact.training,
+            details=_details(case, reference, self.artifact),
+            normalized=self.normalized,
+        )
+
+
 def measure_case(
     case: Case,
     reference: Reference,
@@ -108,79 +265,15 @@ def measure_case(
     timer: Timer = default_timer,
     reference_record: Record | None = None,
     reference_runner: Runner | None = None,
-    keep_runner: bool = False,
-) -> tuple[Record, Runner | None]:
-    """Everything measured for ``case``.
+) -> Record:
+    """Everything measured for ``case``, its runner closed afterwards: the phases of :class:`CaseRun` in order.
 
     The speedup is timed side by side, interleaved with ``reference_runner`` (the fp32 reference prepared on the
-    same backend earlier in the run); the throughput speedup compares medians with ``reference_record``. With
-    ``keep_runner`` the prepared runner is returned open (the session keeps the reference's), else closed.
+    same backend); the throughput speedup compares medians with ``reference_record``. (Before the gate issue this
+    returned ``(record, runner)`` and took ``keep_runner``; a caller that keeps runners uses CaseRun.release.)
     """
-    spec = reference.spec
-    backend = BACKENDS.get(case.backend)(Context(ctx.cache, settings.threads))
-    start = time.perf_counter()
-    artifact = apply(reference, case.config, ctx)
-    cuda = backend.device == "cuda"
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    with PeakRSS(interval_s=0.002) as mem:
-        runner = backend.prepare(artifact, spec.example_inputs(2), spec.input_names)
-        prepare_s = time.perf_counter() - start
-        try:
-            outputs = run_outputs(runner, reference, case.id)
-        except Exception:
-            runner.close()
-            raise
-    memory = mem.stats(int(torch.cuda.max_memory_allocated()) if cuda else None)
-    try:
-        quality = spec.quality.evaluate(outputs, ref_outputs, reference.splits.test.targets, reference.splits.extra)
-        one = runner.bind(spec.example_inputs(1))
-        check_finite(runner.to_numpy(one()), case.id)
-        latency = LatencyStats.from_samples(timer(one), batch=1)
-        many = runner.bind(spec.example_inputs(spec.throughput_batch))
-        tput_samples = sample_latency(many, warmup=1, min_rounds=3, max_time_s=settings.throughput_time_s)
-        throughput = LatencyStats.from_samples(tput_samples, batch=spec.throughput_batch)
-        paired: PairedStats | None = None
-        if reference_runner is not None and not case.is_reference:
-            ref_one = reference_runner.bind(spec.example_inputs(1))
-            paired = sample_paired(ref_one, one, max_time_s=settings.paired_time_s)
-        size = runner.size_bytes
-    except BaseException:
-        runner.close()
-        raise
-    if not keep_runner:
-        runner.close()
-    params, nonzero = param_counts(artifact)
-    tput_speedup = None
-    if reference_record is not None and reference_record.throughput is not None and not case.is_reference:
-        tput_speedup = reference_record.throughput.median_s / throughput.median_s
-    proof = dict(artifact.proof)
-    record = Record(
-        case_id=case.id,
-        suite=case.suite,
-        model=case.model,
-        config_name=case.config.name,
-        technique=type(case.config).technique,
-        config=case.config.to_dict(),
-        backend=case.backend,
-        device=backend.device,
-        threads=settings.threads,
-        precision=case.config.precision.value,
-        is_reference=case.is_reference,
-        latency=latency,
-        throughput=throughput,
-        memory=memory,
-        size_bytes=size,
-        params=params,
-        nonzero_params=nonzero,
-        quality=quality,
-        speedup=paired.speedup if paired is not None else None,
-        paired=paired,
-        throughput_speedup=tput_speedup,
-        prepare_s=prepare_s,
-        proof=proof,
-        identity={"weights": _weights_identity(reference, artifact), **artifact.machine_choices},
-        training=artifact.training,
-        details=_details(case, reference, artifact),
-    )
-    return record, (runner if keep_runner else None)
+    with CaseRun(case, reference, settings, ctx) as run:
+        run.prepare(ref_outputs)
+        run.time(timer)
+        run.pair(reference_runner)
+        return run.record(reference_record)

@@ -68,6 +68,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="comma-separated backends to run (default: all registered)")
     add("--optbench-update-baselines", action="store_true", default=False,
         help="accept this run: rewrite results/baselines/<suite>.json with its figures (default: off)")
+    add("--optbench-require-baseline-class", action="store_true", default=False,
+        help="fail a case whose baseline holds no entry of this machine class (default: off; speed is then not "
+             "gated and the header says so)")
     add("--optbench-allow-new", action="store_true", default=False,
         help="let cases with no baseline pass, reported as new (default: off, they fail)")
     add("--optbench-baseline-dir", metavar="DIR", type=Path, default=None,
@@ -81,8 +84,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"intra-op threads for every backend (default: {DEFAULT_THREADS}, the most repeatable; this machine has "
              f"{_cpus_available()} CPUs available). Speed is gated only against baselines taken with the same count")
     add("--optbench-tolerance", metavar="NAME=VALUE", action="append", default=[],
-        help="override a gate tolerance, repeatable: quality_abs (0.005), size_rel (0.02), speedup_rel (0.35), "
-             "latency_rel (off; a number turns it on, judged on the baseline's machine only)")
+        help="override a gate tolerance, repeatable: quality_abs (0.005), size_rel (0.02), speedup_rel (0.10) "
+             "and latency_rel (0.10; off turns it off): minimum effects of the calibrated speed thresholds, "
+             "spread_k (3), uncalibrated_rel (0.35), detect_rel (0.20); see docs/gate.md")
     add("--optbench-throughput-time", metavar="SECONDS", type=_positive_float, default=0.3,
         help="time spent timing the throughput batch per case (default: 0.3)")
 
@@ -136,6 +140,7 @@ def pytest_configure(config: pytest.Config) -> None:
         threads=config.getoption("optbench_threads") or DEFAULT_THREADS,
         tolerances=tolerances,
         throughput_time_s=config.getoption("optbench_throughput_time"),
+        require_baseline_class=config.getoption("optbench_require_baseline_class"),
     )
     config.stash[SESSION_KEY] = OptbenchSession(options)
 
@@ -215,4 +220,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if sess.finish_error:
         terminalreporter.write_line(f"optbench: {sess.finish_error}", red=True)
     elif sess.options.update_baselines:
+        for line in sess.baseline_changes:  # old -> new per case and figure, and what would now fail
+            terminalreporter.write_line(line)
         terminalreporter.write_line(f"baselines updated in {sess.options.baseline_dir}")

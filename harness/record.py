@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from harness.metrics.latency import LatencyStats, PairedStats
+from harness.metrics.latency import LatencyStats, NormalizedLatency, PairedStats
 from harness.metrics.memory import MemoryStats
 from harness.metrics.quality import QualityStats
 
@@ -40,6 +40,7 @@ class Record:
     identity: dict[str, str] = dataclasses.field(default_factory=dict)
     training: dict[str, Any] | None = None  # a training technique's arms, seeds and comparisons
     details: dict[str, Any] = dataclasses.field(default_factory=dict)  # technique figures kept for the report
+    normalized: NormalizedLatency | None = None  # batch-1 latency / the speed probe's, timed interleaved (gate)
 
     def metrics(self) -> dict[str, float | None]:
         """Flat ``name → value`` view: the names gates, baselines and reports use."""
@@ -70,10 +71,24 @@ class Record:
                 out[f"{prefix}.p99_s"] = stats.p99_s
                 out[f"{prefix}.iqr_s"] = stats.iqr_s
                 out[f"{prefix}.items_per_s"] = stats.items_per_s
+        if self.normalized is not None:
+            out["latency.normalized"] = self.normalized.value
+            out["probe.p50_s"] = self.normalized.probe_s
         for key, value in self.proof.items():
             out[f"proof.{key}"] = float(value)
         if self.training is not None:
             out.update(self.training.get("metrics", {}))
+        return out
+
+    def samples(self) -> dict[str, tuple[float, ...]]:
+        """Per-round samples behind the speed figures, for the gate's interval: the paired ratios behind
+        ``speedup`` and the case/probe ratios behind ``latency.normalized``."""
+        out: dict[str, tuple[float, ...]] = {}
+        if self.paired is not None and self.paired.reference_s:
+            out["speedup"] = tuple(r / c for r, c in zip(self.paired.reference_s, self.paired.candidate_s,
+                                                         strict=True))
+        if self.normalized is not None and self.normalized.ratios:
+            out["latency.normalized"] = self.normalized.ratios
         return out
 
     def to_dict(self) -> dict[str, Any]:

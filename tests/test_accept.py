@@ -11,7 +11,7 @@ from harness import accept, baselines
 from harness.baselines import BaselineEntry, BaselineFile
 from harness.report.json_report import RUN_SCHEMA_VERSION
 
-ENV = {"cpu": "EPYC", "cpu_flags": ["avx2"], "logical_cores": 2, "threads": 1, "gpu": None}
+ENV = {"arch": "x86_64", "cpu": "EPYC", "cpu_flags": ["avx2"], "logical_cores": 2, "threads": 1, "gpu": None}
 
 
 def _case(case_id: str, speedup: float, *, identity=None, contract="pass") -> dict:
@@ -32,30 +32,49 @@ def _run(tmp_path: Path, name: str, cases: list[dict], environment=None) -> Path
 def test_baseline_is_the_median_of_the_runs_and_keeps_other_cases(tmp_path):
     base_dir = tmp_path / "baselines"
     baselines.save(baselines.baseline_path(base_dir, "quantization"),
-                   BaselineFile("quantization", {"cpu": "old"}, {"other": BaselineEntry({"speedup": 9.0})}))
+                   BaselineFile.single("quantization", ENV | {"cpu": "old"},
+                                       {"other": BaselineEntry({"speedup": 9.0})}))
     runs = [_run(tmp_path, str(i), [_case("m-int8-ort", s, contract=c)])
             for i, (s, c) in enumerate([(0.50, "pass"), (0.35, "fail"), (0.34, "pass")])]
-    (written,) = accept.accept(runs, base_dir)
+    shown: list[str] = []
+    (written,) = accept.accept(runs, base_dir, show=shown.append)
     loaded = baselines.load(written)
-    assert loaded is not None and loaded.environment == ENV
-    entry = loaded.cases["m-int8-ort"]
+    assert loaded is not None
+    cls = loaded.for_environment(ENV)
+    assert cls is not None and cls.environment == ENV
+    entry = cls.cases["m-int8-ort"]
     assert entry.metrics == {"speedup": 0.35, "quality.value": 0.97, "size_bytes": 1000.0, "proof.int8_ops": 3.0}
     assert entry.accepted_failures == {"quality_retention"}  # unmet in one of the runs: a finding to accept
     assert entry.identity == {"weights": "aaaa"}
-    assert loaded.cases["other"].metrics == {"speedup": 9.0}
+    assert entry.runs == 3 and entry.spread == {"speedup": pytest.approx(0.08 / 0.35, abs=1e-3)}  # half-range
+    assert cls.cases["other"].metrics == {"speedup": 9.0}
+    assert "    m-int8-ort: new" in shown
+
+
+def test_dry_run_shows_the_change_and_writes_nothing(tmp_path):
+    base_dir = tmp_path / "baselines"
+    path = baselines.baseline_path(base_dir, "quantization")
+    baselines.save(path, BaselineFile.single("quantization", ENV, {"m-int8-ort": BaselineEntry({"speedup": 1.0})}))
+    before = path.read_text()
+    shown: list[str] = []
+    assert accept.accept([_run(tmp_path, "a", [_case("m-int8-ort", 0.5)])], base_dir, dry_run=True,
+                         show=shown.append) == []
+    assert path.read_text() == before
+    assert "      speedup: 1 -> 0.5 (-50.0%)" in shown
+    assert any("would fail: m-int8-ort: speedup dropped" in line for line in shown)
 
 
 @pytest.mark.parametrize(
     ("second", "problem"),
     [
-        ({"environment": ENV | {"cpu_flags": ["avx2", "avx512_vnni"]}}, "measured on another machine"),
+        ({"environment": ENV | {"cpu_flags": ["avx2", "avx512_vnni"]}}, "measured on another machine class"),
         ({"identity": {"weights": "bbbb"}}, "case m-int8-ort has identity"),
     ],
 )
 def test_runs_that_cannot_make_one_baseline_are_refused_and_the_file_is_untouched(tmp_path, second, problem):
     base_dir = tmp_path / "baselines"
     path = baselines.baseline_path(base_dir, "quantization")
-    baselines.save(path, BaselineFile("quantization", ENV, {"x": BaselineEntry({"speedup": 1.0})}))
+    baselines.save(path, BaselineFile.single("quantization", ENV, {"x": BaselineEntry({"speedup": 1.0})}))
     before = path.read_text()
     first = _run(tmp_path, "a", [_case("m-int8-ort", 1.0)])
     other = _run(tmp_path, "b", [_case("m-int8-ort", 1.0, identity=second.get("identity"))],

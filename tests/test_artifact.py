@@ -48,7 +48,7 @@ def test_measured_record_carries_the_reference_digest_and_machine_choices(tmp_pa
     ref = build_reference("mlp")
     case = Case("quantization", ref.spec.name, presets("quantization").get("ort_dynamic_int8_per_channel"),
                 "onnxruntime")
-    record, _ = measure_case(case, ref, reference_outputs(ref), Settings(1, 0.01, 0.01), Context(Cache(tmp_path), 1),
+    record = measure_case(case, ref, reference_outputs(ref), Settings(1, 0.01, 0.01), Context(Cache(tmp_path), 1),
                              timer=lambda fn: [1e-3])
     assert record.identity == {"weights": weights_digest(ref.module), "reduce_range": "true"}
     assert record.to_dict()["identity"] == record.identity

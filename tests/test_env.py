@@ -18,14 +18,41 @@ def test_same_environment_compares_everything():
     assert env.comparable_scopes(_env(), _env()) == frozenset(Scope)
 
 
-def test_other_cpu_model_with_the_same_features_still_compares_speedups():
-    scopes = env.comparable_scopes(_env(cpu="Some Other CPU", logical_cores=64), _env())
-    assert scopes == {Scope.ANYWHERE, Scope.SAME_ISA}
+def test_other_cpu_model_of_the_same_class_still_compares_speed():
+    """The speed probe absorbs a faster or slower chip of one class; the class is what decides speed."""
+    assert env.comparable_scopes(_env(cpu="Some Other CPU"), _env()) == frozenset(Scope)
+    assert env.machine_class(_env(cpu="Some Other CPU")) == env.machine_class(_env())
 
 
-def test_other_features_threads_or_gpu_compare_only_artifact_figures():
-    for change in ({"cpu_flags": ["avx2"]}, {"threads": 7}, {"gpu": "NVIDIA H100"}):
+def test_other_features_cores_threads_gpu_or_libraries_make_another_class():
+    changes = ({"cpu_flags": ["avx2"]}, {"threads": 7}, {"gpu": "NVIDIA H100"}, {"logical_cores": 64},
+               {"arch": "aarch64"}, {"cpu_flags": ["asimd", "asimddp", "i8mm"]},
+               {"libraries": {"torch": "9.0", "onnxruntime": "1.32.0"}})
+    for change in changes:
         assert env.comparable_scopes(_env(**change), _env()) == {Scope.ANYWHERE}, change
+        assert env.class_difference(_env(**change), _env()), change
+    assert env.class_difference(_env(), _env()) == []
+
+
+def test_machine_class_is_readable_and_stable():
+    e = {"arch": "x86_64", "cpu_flags": ["avx2", "fma"], "logical_cores": 2, "threads": 1, "gpu": None,
+         "libraries": {"torch": "2.13.0", "onnxruntime": "1.32.0"}}
+    key = env.machine_class(e)
+    assert key.startswith("x86_64-avx2+fma-2cpu-1t-nogpu-torch2.13.0-onnxruntime1.32.0-")
+    assert len(key.split("-")[-1]) == 6
+    assert env.machine_class(dict(e)) == key
+
+
+def test_cpu_features_are_read_with_py_cpuinfo(monkeypatch):
+    import cpuinfo
+
+    env._cpu.cache_clear()
+    monkeypatch.setattr(cpuinfo, "get_cpu_info", lambda: {"brand_raw": "Neoverse", "flags": ["asimd", "asimddp",
+                                                                                               "i8mm", "sve", "crc32"]})
+    try:
+        assert env._cpu() == ("Neoverse", ("asimd", "asimddp", "i8mm", "sve"))
+    finally:
+        env._cpu.cache_clear()
 
 
 def test_describe_names_cpu_threads_and_runtimes():

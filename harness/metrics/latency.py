@@ -107,6 +107,37 @@ def _time_block(fn: Callable[[], object], block: int) -> float:
     return time.perf_counter() - start
 
 
+def block_size(fns: Sequence[Callable[[], object]], min_block_s: float) -> int:
+    """Calls per timed block so that the fastest of ``fns`` fills ``min_block_s`` (timer resolution), after
+    warming each twice."""
+    for fn in (*fns, *fns):
+        fn()
+    one = max(min(_time_block(fn, 1) for fn in fns), 1e-7)
+    return int(min(1000, max(1, np.ceil(min_block_s / one))))
+
+
+def sample_interleaved(
+    fns: Sequence[Callable[[], object]],
+    block: int,
+    *,
+    min_rounds: int = 10,
+    max_rounds: int = 60,
+    max_time_s: float = 0.6,
+) -> list[list[float]]:
+    """Per-round block times of each of ``fns``, timed back to back in a rotating order each round, so drift on a
+    noisy machine hits every one alike and per-round ratios cancel it."""
+    out: list[list[float]] = [[] for _ in fns]
+    deadline = time.perf_counter() + max_time_s
+    rounds = 0
+    while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() < deadline):
+        shift = rounds % len(fns)
+        order = [*range(shift, len(fns)), *range(shift)]  # each callable takes each place in turn
+        for i in order:
+            out[i].append(_time_block(fns[i], block))
+        rounds += 1
+    return out
+
+
 def sample_paired(
     reference: Callable[[], object],
     candidate: Callable[[], object],
@@ -118,18 +149,60 @@ def sample_paired(
 ) -> PairedStats:
     """Interleave blocks of ``reference`` and ``candidate`` calls (order alternating each round) and return
     their paired speedup. Blocks are long enough (``min_block_s``) that timer resolution does not matter."""
-    for fn in (reference, candidate, reference, candidate):  # warm both
-        fn()
-    one = max(_time_block(reference, 1), _time_block(candidate, 1), 1e-7)
-    block = int(min(1000, max(1, np.ceil(min_block_s / one))))
-    ref_s: list[float] = []
-    cand_s: list[float] = []
-    deadline = time.perf_counter() + max_time_s
-    while len(ref_s) < max_rounds and (len(ref_s) < min_rounds or time.perf_counter() < deadline):
-        if len(ref_s) % 2 == 0:
-            ref_s.append(_time_block(reference, block))
-            cand_s.append(_time_block(candidate, block))
-        else:
-            cand_s.append(_time_block(candidate, block))
-            ref_s.append(_time_block(reference, block))
+    block = block_size((reference, candidate), min_block_s)
+    ref_s, cand_s = sample_interleaved((reference, candidate), block, min_rounds=min_rounds, max_rounds=max_rounds,
+                                       max_time_s=max_time_s)
     return PairedStats.from_samples(ref_s, cand_s, block)
+
+
+@dataclasses.dataclass(frozen=True)
+class NormalizedLatency:
+    """Batch-1 latency in units of the fixed speed probe's time (harness.probe), from interleaved blocks: a
+    machine 20 % slower overall slows both alike and leaves this figure; a slower model moves it."""
+
+    value: float  # median of the per-round ratios case time / probe time
+    probe_s: float  # the probe's median seconds per call
+    ratios: tuple[float, ...] = dataclasses.field(default=(), repr=False)
+
+    @classmethod
+    def from_samples(cls, case_s: Sequence[float], probe_s: Sequence[float], block: int = 1) -> NormalizedLatency:
+        case, probe = np.asarray(case_s, dtype=np.float64), np.asarray(probe_s, dtype=np.float64)
+        if case.size == 0 or case.shape != probe.shape or not (np.all(case > 0) and np.all(probe > 0)):
+            raise ValueError("normalised latency needs equal, non-zero lengths of positive samples")
+        ratios = case / probe
+        return cls(float(np.median(ratios)), float(np.median(probe)) / block, tuple(float(x) for x in ratios))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def median_interval(samples: Sequence[float], confidence: float = 0.95, resamples: int = 2000,
+                    seed: int = 0) -> tuple[float, float, float]:
+    """``(median, low, high)``: the median of ``samples`` and a percentile-bootstrap confidence interval of it
+    (SciPy's ``bootstrap``; seeded, so one set of samples always gets one interval). Fewer than 3 samples give
+    the degenerate interval of their median."""
+    from scipy import stats  # lazy: only the gate and its benchmark need it
+
+    data = np.asarray(samples, dtype=np.float64)
+    if data.size == 0:
+        raise ValueError("an interval needs at least one sample")
+    median = float(np.median(data))
+    if data.size < 3 or np.ptp(data) == 0:
+        return median, median, median
+    res = stats.bootstrap((data,), np.median, confidence_level=confidence, n_resamples=resamples,
+                          method="percentile", vectorized=True, rng=np.random.default_rng(seed))
+    return median, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def relative_spread(values: Sequence[float]) -> float:
+    """How far repeated measurements of one figure scatter, relative to their median: 1.4826 × MAD / median (a
+    robust standard deviation); 0 for fewer than two values."""
+    data = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    if data.size < 2:
+        return 0.0
+    median = float(np.median(data))
+    if median == 0:
+        return 0.0
+    mad = float(np.median(np.abs(data - median)))
+    # With two or three runs the MAD can be 0 by chance; the half-range bounds it from below.
+    return max(1.4826 * mad, float(np.ptp(data)) / 2) / abs(median)

@@ -35,10 +35,15 @@ def _baseline_info(session: OptbenchSession, suite: str) -> dict[str, Any]:
     (a figure is not when its tolerance is off or the baseline was taken on other hardware)."""
     baseline = session.baselines[suite]
     info: dict[str, Any] = {"path": str(Path(session.options.baseline_dir) / f"{suite}.json"), "environment": None,
-                            "compared": []}
+                            "compared": [], "machine_class": env.machine_class(session.environment),
+                            "class_baseline": False, "classes": []}
     if baseline is not None:
-        info["environment"] = baseline.environment
-        scopes = env.comparable_scopes(baseline.environment, session.environment)
+        info["classes"] = sorted(baseline.classes)
+        own = baseline.for_environment(session.environment)
+        info["class_baseline"] = own is not None
+        latest = own or max(baseline.classes.values(), key=lambda c: c.taken_at, default=None)
+        info["environment"] = latest.environment if latest is not None else None
+        scopes = env.comparable_scopes(latest.environment, session.environment) if latest else frozenset()
         tolerances = session.options.tolerances
         info["compared"] = [chk.name for chk in BASELINE_CHECKS
                             if chk.scope in scopes and getattr(tolerances, chk.tolerance_field) is not None]

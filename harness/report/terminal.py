@@ -11,7 +11,9 @@ from harness.report import training_table
 # p50 b1: median latency at batch 1; speedup: vs the fp32 reference on the same backend, timed interleaved;
 # peak mem: the process's peak RSS while preparing and running the case (GPU: peak allocated device memory);
 # Δ mem: how much the case added to the RSS; Δ quality: against the same backend's fp32 case.
-COLUMNS = ("case", "p50 b1", "speedup", "thrpt/s", "peak mem", "Δ mem", "size", "quality", "Δ quality", "verdict")
+# thr: the speedup's gate threshold for this case (calibrated; "!" = too noisy to catch a 20 % change).
+COLUMNS = ("case", "p50 b1", "speedup", "thr", "thrpt/s", "peak mem", "Δ mem", "size", "quality", "Δ quality",
+           "verdict")
 SHORT_METRIC = {"accuracy": "acc", "cosine_to_reference": "cos"}  # cos: mean cosine to the fp32 embeddings
 
 
@@ -59,6 +61,7 @@ def rows(run: dict[str, Any]) -> list[tuple[str, ...]]:
                 case["case_id"],
                 _ms(m.get("latency.p50_s")),
                 speed,
+                _threshold(case),
                 _num(m.get("throughput.items_per_s"), ",.0f"),
                 _bytes(rec["memory"].get("device_peak_bytes") or m.get("memory.peak_rss_bytes")),
                 _bytes(m.get("memory.delta_rss_bytes")),
@@ -69,6 +72,15 @@ def rows(run: dict[str, Any]) -> list[tuple[str, ...]]:
             )
         )
     return out
+
+
+def _threshold(case: dict[str, Any]) -> str:
+    """The speedup check's threshold (or, for a reference case, the latency check's), '!' when too noisy."""
+    for name in ("speedup", "latency"):
+        for v in case.get("verdicts", []):
+            if v["check"] == name and v.get("threshold") is not None:
+                return f"{v['threshold']:.0%}" + ("!" if v.get("noisy") else "")
+    return "-"
 
 
 def skipped_summary(run: dict[str, Any]) -> list[str]:
@@ -109,6 +121,9 @@ def header(run: dict[str, Any]) -> list[str]:
         skipped = [c.name for c in BASELINE_CHECKS if c.name not in info["compared"]]
         note = f"; not gated: {', '.join(skipped)}" if skipped else ""
         lines.append(f"baseline {suite}: taken on {env.describe(info['environment'])}{note}")
+        if not info.get("class_baseline", True):
+            lines.append(f"baseline {suite}: no entry for this machine class ({info.get('machine_class')}); "
+                         "speed not gated, machine-independent figures gated against the latest other class")
     return lines + quality_basis_summary(run)
 
 

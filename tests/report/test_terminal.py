@@ -30,12 +30,12 @@ def _run(baseline_env):
 def test_rows_show_speedup_peak_memory_and_quality_change():
     lines = terminal.render(_run(None))
     table = lines[lines.index(next(x for x in lines if x.startswith("case"))):]
-    assert table[0].split() == ["case", "p50", "b1", "speedup", "thrpt/s", "peak", "mem", "Δ", "mem", "size",
+    assert table[0].split() == ["case", "p50", "b1", "speedup", "thr", "thrpt/s", "peak", "mem", "Δ", "mem", "size",
                                 "quality", "Δ", "quality", "verdict"]
     ref, int8, bad = (next(x for x in table if x.startswith(c)) for c in ("m-fp32", "m-int8-eager", "m-bad"))
     assert "1 (ref)" in ref and "1.0 GiB" in ref
     assert "2.00x" in int8 and "-0.0200" in int8 and int8.endswith("fail")
-    assert bad.split()[1:] == ["-"] * 8 + ["error"]
+    assert bad.split()[1:] == ["-"] * 9 + ["error"]
     assert not any(x.startswith("m-int8-gpu") for x in table)
     assert lines[-1] == "skipped 1 case: m-int8-gpu: why"
 
