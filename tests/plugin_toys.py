@@ -18,6 +18,7 @@ from torch import nn
 
 from harness.artifact import Artifact, ArtifactKind
 from harness.cache import make_key
+from harness.gate import Expectation
 from harness.metrics.quality import Accuracy
 from harness.techniques import base as tbase
 from harness.techniques.base import Context, Reference, TechniqueConfig
@@ -95,8 +96,13 @@ class NoisyConfig(TechniqueConfig):
     def output_kind(self) -> ArtifactKind:
         return ArtifactKind.TORCH_MODULE
 
+    def expectations(self) -> list[Expectation]:
+        return [*super().expectations(), Expectation("noise_applied", "proof.noised_tensors", ">=", 1.0)]
+
 
 SLOW_ENV = "OPTBENCH_TOY_SLOW_S"  # set to seconds: every toy artifact sleeps that long per call (a "slower" change)
+POISON_ENV = "OPTBENCH_TOY_POISON"  # "nan" or "inf": the toy artifact (never the fp32 reference) emits that
+PROOF_ENV = "OPTBENCH_TOY_PROOF_KEY"  # rename the toy's proof figure (default "noised_tensors")
 
 
 class Sleepy(nn.Module):
@@ -109,6 +115,18 @@ class Sleepy(nn.Module):
         return self.inner(x)
 
 
+class Poisoned(nn.Module):
+    """An optimized model gone wrong while fp32 is fine: its outputs are NaN (an overflowed half-precision
+    accumulator) or Inf (a saturated dequantization scale)."""
+
+    def __init__(self, inner: nn.Module, kind: str) -> None:
+        super().__init__()
+        self.inner, self.value = inner, float(kind)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x) + self.value
+
+
 def apply_noisy(ref: Reference, config: NoisyConfig, ctx: Context) -> Artifact:
     module: nn.Module = copy.deepcopy(ref.module)
     g = torch.Generator().manual_seed(0)
@@ -117,7 +135,11 @@ def apply_noisy(ref: Reference, config: NoisyConfig, ctx: Context) -> Artifact:
             p.add_(torch.randn(p.shape, generator=g) * config.scale)
     if os.environ.get(SLOW_ENV):
         module = Sleepy(module, float(os.environ[SLOW_ENV]))
-    return Artifact(ArtifactKind.TORCH_MODULE, config.precision, make_key(ref.key, config.to_dict()), module=module)
+    if os.environ.get(POISON_ENV):
+        module = Poisoned(module, os.environ[POISON_ENV])
+    proof = {os.environ.get(PROOF_ENV, "noised_tensors"): float(len(list(module.parameters())))}
+    return Artifact(ArtifactKind.TORCH_MODULE, config.precision, make_key(ref.key, config.to_dict()), module=module,
+                    proof=proof)
 
 
 SPECS = [_spec("toy_mlp", ToyMLP), _spec("toy_nan", NaNMLP), _spec("toy_unexportable", EighMLP),

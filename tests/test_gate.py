@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.errors import ConfigError
 from harness.gate import (
@@ -192,3 +194,77 @@ def test_another_artifact_on_this_machine_is_not_quality_compared():
     assert verdicts["quality"].status is Status.SKIP and verdicts["quality"].basis == "other choices"
     assert verdicts["quality"].message.startswith("not compared: made with other machine-dependent settings")
     assert verdicts["size"].status is Status.FAIL
+
+
+# -- the speed verdict: bootstrap interval of the median against a calibrated threshold -------------------------
+
+def _speed_verdict(ratios, base=2.0, spread=0.0, tol=ON):
+    import numpy as np
+
+    from harness.gate import SPEEDUP, Basis
+
+    basis = Basis({"speedup": base}, tol, ALL, spread={"speedup": spread}, samples={"speedup": list(ratios)})
+    return SPEEDUP.judge("c", {"speedup": float(np.median(ratios))}, basis)
+
+
+@settings(max_examples=15, deadline=None)
+@given(sigma=st.floats(0.01, 0.08), n=st.integers(20, 60), seed=st.integers(0, 2**32 - 1))
+def test_identical_distributions_are_flagged_at_most_at_the_configured_rate(sigma, n, seed):
+    """No change: the run's paired ratios come from the baseline's own distribution (median = the baseline)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    flagged = sum(_speed_verdict(2.0 * rng.lognormal(0.0, sigma, n)).status is Status.FAIL for _ in range(30))
+    assert flagged / 30 <= 0.05  # the interval's 95 % confidence
+
+
+@settings(max_examples=15, deadline=None)
+@given(sigma=st.floats(0.01, 0.08), n=st.integers(20, 60), seed=st.integers(0, 2**32 - 1))
+def test_a_20_percent_slowdown_is_found(sigma, n, seed):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    found = sum(_speed_verdict(2.0 / 1.2 * rng.lognormal(0.0, sigma, n)).status is Status.FAIL for _ in range(30))
+    assert found / 30 >= 0.95
+
+
+def test_threshold_is_the_larger_of_the_minimum_effect_and_k_times_the_spread():
+    tol = Tolerances()
+    assert tol.threshold(0.10, 0.02) == (0.10, "minimum effect; spread 2.0%")
+    assert tol.threshold(0.10, 0.05) == (pytest.approx(0.15), "3 x spread 5.0%")
+    assert tol.threshold(0.10, None) == (0.35, "uncalibrated: accept from >= 3 runs")
+    v = _speed_verdict([2.0] * 20, spread=0.09)
+    assert v.status is Status.PASS and v.threshold == pytest.approx(0.27) and v.noisy
+    assert "too noisy to detect a 20% change" in v.message
+    assert not _speed_verdict([2.0] * 20, spread=0.02).noisy
+
+
+def test_an_interval_crossing_the_limit_asks_for_a_second_look():
+    """Median below the limit but the interval reaches above it: FAIL, not yet final."""
+    base = 2.0  # limit at 1.8 with the 10 % minimum effect
+    undecided = _speed_verdict([1.6, 1.7, 1.78, 1.79, 1.95, 2.0, 1.76], base=base, spread=0.01)
+    assert undecided.status is Status.FAIL and undecided.retry
+    assert undecided.interval is not None and undecided.interval[0] < 1.8 < undecided.interval[1]
+    decided = _speed_verdict([1.5, 1.52, 1.55, 1.5, 1.53, 1.51, 1.54], base=base, spread=0.01)
+    assert decided.status is Status.FAIL and not decided.retry
+
+
+def test_second_look_remeasures_at_most_twice_and_stops_once_decided():
+    from harness.gate import with_second_look
+
+    calls: list[str] = []
+    results = iter([True, True, True, True])
+    result, retries = with_second_look(lambda: next(results), lambda r: r, lambda: calls.append("m"))
+    assert retries == 2 and calls == ["m", "m"]  # still undecided after two: the last judgement stands
+    results = iter([True, False, True])
+    result, retries = with_second_look(lambda: next(results), lambda r: r, lambda: calls.append("m"))
+    assert (result, retries) == (False, 1)
+
+
+def test_second_look_with_more_samples_turns_an_undecided_failure_into_a_pass():
+    from harness.gate import with_second_look
+
+    samples = [1.6, 1.7, 1.78, 1.79, 1.95, 2.0, 1.76]
+    verdict, retries = with_second_look(lambda: _speed_verdict(samples, spread=0.01), lambda v: v.retry,
+                                        lambda: samples.extend([1.98, 2.01, 1.97, 2.02, 1.99, 2.0, 1.96] * 2))
+    assert retries == 1 and verdict.status is Status.PASS

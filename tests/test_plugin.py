@@ -65,13 +65,19 @@ def baseline_file(pytester: pytest.Pytester):
     return pytester.path / "results" / "baselines" / "toy.json"
 
 
+def class_cases(data: dict) -> dict:
+    """The cases of the one machine class a toy baseline holds."""
+    (cls,) = data["classes"].values()
+    return cls["cases"]
+
+
 def test_options_are_listed_in_help(pytester):
     result = pytester.runpytest("--help")
     out = result.stdout.str()
     for option in ("--optbench-models=NAMES", "--optbench-update-baselines", "--optbench-threads=N",
                    "--optbench-tolerance=NAME=VALUE", "--optbench-cache-dir=DIR"):
         assert option in out
-    assert "speedup_rel (0.35)" in out
+    assert "speedup_rel (0.10)" in out and "--optbench-require-baseline-class" in out
 
 
 @pytest.mark.parametrize(
@@ -109,11 +115,14 @@ def test_update_then_gate_twice_passes_and_writes_run_record(toy, pytester):
     args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager")
     result = toy(*args, "--optbench-update-baselines")
     result.assert_outcomes(passed=2, xfailed=1)  # harsh's unmet contract is accepted, and shown as a finding
+    result.stdout.fnmatch_lines(["*class *: new", "    toy_mlp-gentle-torch_eager: new"])  # reviewed before written
     data = json.loads(baseline_file(pytester).read_text())
-    assert set(data["cases"]) == {"toy_mlp-fp32-torch_eager", "toy_mlp-gentle-torch_eager",
-                                  "toy_mlp-harsh-torch_eager"}
-    assert data["cases"]["toy_mlp-harsh-torch_eager"]["accepted_contract_failures"] == ["quality_retention"]
-    assert data["environment"]["threads"] == 1
+    assert data["schema_version"] == 2
+    assert set(class_cases(data)) == {"toy_mlp-fp32-torch_eager", "toy_mlp-gentle-torch_eager",
+                                      "toy_mlp-harsh-torch_eager"}
+    assert class_cases(data)["toy_mlp-harsh-torch_eager"]["accepted_contract_failures"] == ["quality_retention"]
+    (cls,) = data["classes"].values()
+    assert cls["environment"]["threads"] == 1
     for _ in range(2):
         result = toy(*args)
         result.assert_outcomes(passed=2, xfailed=1)  # harsh: a known, accepted contract failure
@@ -121,8 +130,8 @@ def test_update_then_gate_twice_passes_and_writes_run_record(toy, pytester):
     runs = sorted((pytester.path / "results").glob("run-*.json"))
     assert runs
     run = json.loads(runs[-1].read_text())
-    assert run["baselines"]["toy"]["compared"] == ["quality", "size", "speedup"]  # latency is off by default
-    assert run["baselines"]["toy"]["environment"]["threads"] == 1
+    assert run["baselines"]["toy"]["compared"] == ["quality", "size", "speedup", "latency"]
+    assert run["baselines"]["toy"]["environment"]["threads"] == 1 and run["baselines"]["toy"]["class_baseline"]
     statuses = {c["case_id"]: c["status"] for c in run["cases"]}
     assert statuses == {"toy_mlp-fp32-torch_eager": "pass", "toy_mlp-gentle-torch_eager": "pass",
                         "toy_mlp-harsh-torch_eager": "known"}
@@ -130,7 +139,8 @@ def test_update_then_gate_twice_passes_and_writes_run_record(toy, pytester):
     assert gentle["latency"]["rounds"] >= 3 and gentle["speedup"] > 0
     assert len(gentle["latency"]["samples_s"]) == gentle["latency"]["rounds"]  # raw samples kept in the record
     assert len(gentle["paired"]["candidate_s"]) == gentle["paired"]["rounds"] >= 10
-    accepted = json.loads(baseline_file(pytester).read_text())["cases"]["toy_mlp-gentle-torch_eager"]
+    assert gentle["metrics"]["latency.normalized"] > 0 and gentle["metrics"]["probe.p50_s"] > 0
+    accepted = class_cases(json.loads(baseline_file(pytester).read_text()))["toy_mlp-gentle-torch_eager"]
     assert "samples_s" not in json.dumps(accepted)  # the baseline stays small enough to review
     assert gentle["quality"]["retention"] == pytest.approx(1.0)
 
@@ -144,10 +154,11 @@ def test_a_baseline_accepted_from_the_median_of_runs_gates_the_next_run(toy, pyt
     runs = sorted((pytester.path / "results").glob("run-*.json"))
     assert len(runs) == 3
     assert accept.main([*map(str, runs), "--baseline-dir", str(baseline_file(pytester).parent)]) == 0
-    entry = json.loads(baseline_file(pytester).read_text())["cases"]["toy_mlp-gentle-torch_eager"]
+    entry = class_cases(json.loads(baseline_file(pytester).read_text()))["toy_mlp-gentle-torch_eager"]
     speedups = sorted(json.loads(r.read_text())["cases"][1]["record"]["speedup"] for r in runs)
     assert entry["metrics"]["speedup"] == pytest.approx(speedups[1], rel=1e-5)
     assert entry["identity"]["weights"]
+    assert entry["runs"] == 3 and entry["spread"]["speedup"] >= 0 and entry["spread"]["latency.normalized"] >= 0
     toy(*args).assert_outcomes(passed=2)
 
 
@@ -156,7 +167,7 @@ def test_contract_failure_not_accepted_fails_the_case(toy, pytester):
     toy(*args, "--optbench-update-baselines").assert_outcomes(passed=2, xfailed=1)
     path = baseline_file(pytester)
     data = json.loads(path.read_text())
-    data["cases"]["toy_mlp-harsh-torch_eager"]["accepted_contract_failures"] = []
+    class_cases(data)["toy_mlp-harsh-torch_eager"]["accepted_contract_failures"] = []
     path.write_text(json.dumps(data))
     result = toy(*args)
     result.assert_outcomes(passed=2, failed=1)
@@ -168,8 +179,8 @@ def test_a_regression_beyond_tolerance_fails_with_one_message(toy, pytester):
     toy(*args, "--optbench-update-baselines").assert_outcomes(passed=2)
     path = baseline_file(pytester)
     data = json.loads(path.read_text())
-    data["cases"]["toy_mlp-gentle-torch_eager"]["metrics"]["quality.value"] = 1.5
-    data["cases"]["toy_mlp-gentle-torch_eager"]["metrics"]["size_bytes"] = 10
+    class_cases(data)["toy_mlp-gentle-torch_eager"]["metrics"]["quality.value"] = 1.5
+    class_cases(data)["toy_mlp-gentle-torch_eager"]["metrics"]["size_bytes"] = 10
     path.write_text(json.dumps(data))
     result = toy(*args)
     result.assert_outcomes(passed=1, failed=1)
@@ -187,7 +198,7 @@ def test_quality_of_other_reference_weights_is_judged_within_sampling_error(toy,
     toy(*args, "--optbench-update-baselines").assert_outcomes(passed=2)
     path = baseline_file(pytester)
     data = json.loads(path.read_text())
-    entry = data["cases"]["toy_mlp-gentle-torch_eager"]
+    entry = class_cases(data)["toy_mlp-gentle-torch_eager"]
     low, high = entry["metrics"]["quality.ci_low"], entry["metrics"]["quality.ci_high"]
     assert high - low > 0.05  # the toy's test split is small: a wide interval
     entry["metrics"]["quality.value"] += 0.02
@@ -219,8 +230,53 @@ def test_a_slower_change_fails_on_its_interleaved_speedup(toy, monkeypatch):
     result = toy(*args)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([
-        "*toy_mlp-gentle-torch_eager: speedup dropped beyond tolerance: baseline *, current *, tolerance 35%*",
+        "*toy_mlp-gentle-torch_eager: speedup dropped beyond its threshold: baseline *, current *"
+        "(95 % interval *), threshold 35% (uncalibrated*",
     ])
+
+
+def test_a_renamed_proof_key_fails_the_run_naming_the_figure(toy, monkeypatch):
+    args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-configs=gentle")
+    toy(*args, "--optbench-update-baselines").assert_outcomes(passed=2)
+    monkeypatch.setenv(plugin_toys.PROOF_ENV, "noised_tensor_count")
+    result = toy(*args)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*contract noise_applied cannot be judged: proof.noised_tensors was not measured*"])
+    result.stdout.fnmatch_lines(["*proof.noised_tensors is in the baseline (*) but was not measured in this run*"])
+
+
+@pytest.mark.parametrize(("kind", "word"), [("nan", "NaN"), ("inf", "Inf")])
+def test_an_optimized_artifact_emitting_nan_or_inf_fails_while_fp32_passes(toy, monkeypatch, kind, word):
+    """The fp32 reference is finite; only the technique's artifact is broken: the candidate's checks catch it."""
+    monkeypatch.setenv(plugin_toys.POISON_ENV, kind)
+    result = toy("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-configs=gentle",
+                 "--optbench-allow-new")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([f"*toy_mlp-gentle-torch_eager: model output contains {word} in 32 of 32 rows*"])
+
+
+def test_a_machine_class_with_no_baseline_says_so_and_gates_what_does_not_depend_on_it(toy, pytester):
+    args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-configs=gentle")
+    toy(*args, "--optbench-update-baselines").assert_outcomes(passed=2)
+    path = baseline_file(pytester)
+    data = json.loads(path.read_text())
+    ((key, cls),) = data["classes"].items()
+    cls["environment"]["cpu_flags"] = ["avx512f", "avx512_vnni"]  # the only class is another runner's
+    cls["cases"]["toy_mlp-gentle-torch_eager"]["metrics"]["speedup"] = 100.0  # far faster there: not compared
+    data["classes"] = {"x86_64-avx512-other-class": cls}
+    path.write_text(json.dumps(data))
+    result = toy(*args)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["baseline toy: no entry for this machine class (*); speed not gated*"])
+    run = json.loads(sorted((pytester.path / "results").glob("run-*.json"))[-1].read_text())
+    info = run["baselines"]["toy"]
+    assert info["class_baseline"] is False and info["machine_class"] == key and info["compared"] == ["quality", "size"]
+    gentle = next(c for c in run["cases"] if c["config"] == "gentle")
+    assert {v["check"]: v["status"] for v in gentle["verdicts"] if v["source"] == "baseline"} == {
+        "quality": "pass", "size": "pass", "speedup": "skip", "latency": "skip"}
+    strict = toy(*args, "--optbench-require-baseline-class")
+    strict.assert_outcomes(failed=2)
+    strict.stdout.fnmatch_lines(["*no baseline of this machine class (*) in *toy.json*"])
 
 
 @pytest.mark.parametrize("content", ['{"schema_version": 1, "cases": {"a"', '{"schema_version": 7, "cases": {}}'])

@@ -3,10 +3,18 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.metrics.latency import LatencyStats, PairedStats, sample_latency, sample_paired
+from harness.metrics.latency import (
+    LatencyStats,
+    NormalizedLatency,
+    PairedStats,
+    median_interval,
+    relative_spread,
+    sample_latency,
+    sample_paired,
+)
 
 samples = st.lists(st.floats(1e-7, 10.0, allow_nan=False), min_size=1, max_size=200)
 
@@ -124,3 +132,66 @@ def test_sample_paired_interleaves_and_measures_a_real_speedup():
 def test_sample_paired_blocks_short_calls_to_beat_timer_resolution():
     s = sample_paired(lambda: None, lambda: None, min_rounds=3, max_rounds=3, max_time_s=0.0, min_block_s=0.001)
     assert s.block > 1
+
+
+class _DriftingClock:
+    """A fake perf_counter: each call of a timed function advances it by the call's cost times a drift factor
+    that grows from 1 to 3 over the measurement (a machine getting busier)."""
+
+    def __init__(self, span: float) -> None:
+        self.now, self.span = 0.0, span
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def call(self, cost: float) -> None:
+        self.now += cost * (1.0 + 2.0 * min(self.now / self.span, 1.0))
+
+
+def test_interleaving_cancels_drift_where_separately_timed_medians_are_wrong(monkeypatch):
+    """The reference costs 2 units, the candidate 1: a true speedup of 2. Timed one after the other while the
+    machine slows down, their medians give a ratio far from 2; interleaved, the median per-round ratio is 2."""
+    import types
+
+    from harness.metrics import latency
+
+    clock = _DriftingClock(span=400.0)
+    monkeypatch.setattr(latency, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+
+    def reference():
+        clock.call(2.0)
+
+    def candidate():
+        clock.call(1.0)
+
+    ref_alone = latency.sample_latency(reference, warmup=0, min_rounds=50, max_rounds=50, max_time_s=0.0)
+    cand_alone = latency.sample_latency(candidate, warmup=0, min_rounds=50, max_rounds=50, max_time_s=0.0)
+    unpaired = float(np.median(ref_alone) / np.median(cand_alone))
+    clock.now = 0.0
+    paired = latency.sample_paired(reference, candidate, min_rounds=50, max_rounds=50, max_time_s=0.0,
+                                   min_block_s=0.0)
+    assert abs(unpaired - 2.0) > 0.3  # the drift is visible to separately timed medians
+    assert paired.speedup == pytest.approx(2.0, rel=0.03)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0.1, 10.0), min_size=1, max_size=40), st.floats(0.01, 100.0))
+def test_median_interval_holds_the_median_and_scales_with_the_samples(samples, scale):
+    median, low, high = median_interval(samples)
+    assert low <= median <= high and min(samples) <= low and high <= max(samples)
+    m2, l2, h2 = median_interval([x * scale for x in samples])
+    assert (m2, l2, h2) == pytest.approx((median * scale, low * scale, high * scale), rel=1e-9)
+
+
+def test_relative_spread_is_robust_and_zero_for_one_run():
+    assert relative_spread([1.0]) == 0.0
+    assert relative_spread([1.0, 1.0, 1.0]) == 0.0
+    assert relative_spread([0.9, 1.0, 1.1]) == pytest.approx(0.1482, abs=1e-3)
+    assert relative_spread([1.0, 1.0, 1.0, 1.0, 9.0]) == pytest.approx(4.0)  # half-range bounds a zero MAD
+
+
+def test_normalized_latency_is_the_median_case_to_probe_ratio():
+    n = NormalizedLatency.from_samples([2.0, 4.0, 6.0], [1.0, 2.0, 2.0], block=2)
+    assert n.value == pytest.approx(2.0) and n.probe_s == pytest.approx(1.0) and n.ratios == (2.0, 2.0, 3.0)
+    with pytest.raises(ValueError, match="equal"):
+        NormalizedLatency.from_samples([1.0], [1.0, 2.0])
