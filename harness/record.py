@@ -85,8 +85,7 @@ class Record:
         ``speedup`` and the case/probe ratios behind ``latency.normalized``."""
         out: dict[str, tuple[float, ...]] = {}
         if self.paired is not None and self.paired.reference_s:
-            out["speedup"] = tuple(r / c for r, c in zip(self.paired.reference_s, self.paired.candidate_s,
-                                                         strict=True))
+            out["speedup"] = tuple(float(r) for r in self.paired.ratios())
         if self.normalized is not None and self.normalized.ratios:
             out["latency.normalized"] = self.normalized.ratios
         return out

@@ -17,6 +17,7 @@ from harness.gate import (
 
 ALL = frozenset(Scope)
 ON = Tolerances()  # every check on (latency too, by default); no spread: the uncalibrated threshold, 35 %
+SPREAD = {"latency.normalized": 0.1}  # latency is gated once calibrated: threshold 3 x 10 %
 
 EXP = [Expectation("quality_retention", "quality.retention", ">=", 0.99)]
 
@@ -53,8 +54,8 @@ def _by_check(verdicts):
 
 def test_baseline_within_tolerance_passes():
     base = {"quality.value": 0.95, "size_bytes": 1000.0, "speedup": 2.0, "latency.normalized": 0.01}
-    cur = {"quality.value": 0.946, "size_bytes": 1019.0, "speedup": 1.4, "latency.normalized": 0.013}
-    verdicts = _by_check(check_baseline("c", cur, base, ON, comparable=ALL))
+    cur = {"quality.value": 0.946, "size_bytes": 1019.0, "speedup": 1.4, "latency.normalized": 0.0125}
+    verdicts = _by_check(check_baseline("c", cur, base, ON, comparable=ALL, spread=SPREAD))
     assert {k: v.status for k, v in verdicts.items()} == {
         "quality": Status.PASS, "size": Status.PASS, "speedup": Status.PASS, "latency": Status.PASS
     }
@@ -72,11 +73,11 @@ def test_baseline_within_tolerance_passes():
 def test_each_baseline_check_fails_beyond_tolerance(metric, current, check):
     base = {"quality.value": 0.95, "size_bytes": 1000.0, "speedup": 2.0, "latency.normalized": 0.01}
     cur = dict(base, **{metric: current})
-    verdicts = _by_check(check_baseline("case-x", cur, base, ON, comparable=ALL))
+    verdicts = _by_check(check_baseline("case-x", cur, base, ON, comparable=ALL, spread=SPREAD))
     assert verdicts[check].status is Status.FAIL
     assert verdicts[check].message.startswith(f"case-x: {metric} ")
     assert "baseline" in verdicts[check].message
-    assert "tolerance" in verdicts[check].message or "threshold 35% (uncalibrated" in verdicts[check].message
+    assert "tolerance" in verdicts[check].message or "threshold" in verdicts[check].message
     assert [v.check for v in verdicts.values() if v.status is Status.FAIL] == [check]
 
 
@@ -91,19 +92,21 @@ def test_speed_is_judged_only_where_the_baseline_environment_matches(comparable,
     """Far worse speed everywhere: only the checks whose scope matches may fail; the others say why not."""
     base = {"quality.value": 0.95, "size_bytes": 1000.0, "speedup": 2.0, "latency.normalized": 0.01}
     cur = {"quality.value": 0.5, "size_bytes": 5000.0, "speedup": 0.1, "latency.normalized": 1.0}
-    verdicts = _by_check(check_baseline("c", cur, base, ON, comparable=comparable))
+    verdicts = _by_check(check_baseline("c", cur, base, ON, comparable=comparable, spread=SPREAD))
     assert {k for k, v in verdicts.items() if v.status is Status.FAIL} == judged
     for name in set(verdicts) - judged:
         assert verdicts[name].status is Status.SKIP and verdicts[name].message.startswith("not compared: ")
 
 
-def test_normalised_latency_is_gated_by_default_and_can_be_turned_off():
+def test_normalised_latency_is_gated_once_calibrated_and_can_be_turned_off():
     base, cur = {"latency.normalized": 0.01}, {"latency.normalized": 1.0}
-    (v,) = check_baseline("c", cur, base, Tolerances(), comparable=ALL)
+    (v,) = check_baseline("c", cur, base, Tolerances(), comparable=ALL, spread=SPREAD)
     assert v.status is Status.FAIL
-    (v,) = check_baseline("c", cur, base, Tolerances.parse(["latency_rel=off"]), comparable=ALL)
+    (v,) = check_baseline("c", cur, base, Tolerances(), comparable=ALL)
+    assert v.status is Status.SKIP and v.message.startswith("not gated: no spread measured yet")
+    (v,) = check_baseline("c", cur, base, Tolerances.parse(["latency_rel=off"]), comparable=ALL, spread=SPREAD)
     assert v.status is Status.SKIP and v.message == "not gated: latency_rel is off"
-    (v,) = check_baseline("c", cur, base, Tolerances.parse(["latency_rel=0.5", "uncalibrated_rel=0"]), ALL)
+    (v,) = check_baseline("c", cur, base, Tolerances.parse(["latency_rel=0.5"]), ALL, spread=SPREAD)
     assert v.status is Status.FAIL and "threshold 50%" in v.message
 
 

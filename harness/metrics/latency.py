@@ -69,11 +69,25 @@ def sample_latency(
     return samples
 
 
+PREEMPTED = 2.0  # a block this many times its callable's 10th-percentile block lost the CPU to another process
+
+
+def paired_ratios(numerator_s: Sequence[float], denominator_s: Sequence[float]) -> np.ndarray:
+    """Per-round ratios of two interleaved block series, leaving out rounds where either block was preempted
+    (> PREEMPTED x its own 10th percentile: on a shared 2-core runner, a block that loses a scheduler time slice
+    runs ~7x long, and pairing cannot cancel what hit one side only). All rounds when fewer than 3 are clean."""
+    num, den = np.asarray(numerator_s, dtype=np.float64), np.asarray(denominator_s, dtype=np.float64)
+    clean = (num <= PREEMPTED * np.percentile(num, 10)) & (den <= PREEMPTED * np.percentile(den, 10))
+    ratios = num / den
+    return ratios[clean] if clean.sum() >= 3 else ratios
+
+
 @dataclasses.dataclass(frozen=True)
 class PairedStats:
     """Speedup of a candidate over a reference from interleaved timing: each round times a block of reference
     calls and a block of candidate calls back to back, so drift on a noisy machine hits both alike; the
-    speedup is the median of the per-round ratios (reference time / candidate time)."""
+    speedup is the median of the per-round ratios (reference time / candidate time) over the rounds no
+    preemption hit (:func:`paired_ratios`)."""
 
     speedup: float
     p25: float
@@ -91,10 +105,14 @@ class PairedStats:
             raise ValueError(f"paired samples need equal, non-zero lengths, got {ref.size} and {cand.size}")
         if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(cand)) and np.all(ref > 0) and np.all(cand > 0)):
             raise ValueError("paired samples must be finite and positive")
-        ratios = ref / cand
+        ratios = paired_ratios(ref, cand)
         p25, median, p75 = np.percentile(ratios, [25, 50, 75])
         return cls(float(median), float(p25), float(p75), int(ratios.size), block,
                    tuple(float(x) for x in ref), tuple(float(x) for x in cand))
+
+    def ratios(self) -> np.ndarray:
+        """The per-round ratios the speedup is the median of."""
+        return paired_ratios(self.reference_s, self.candidate_s)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -169,7 +187,7 @@ class NormalizedLatency:
         case, probe = np.asarray(case_s, dtype=np.float64), np.asarray(probe_s, dtype=np.float64)
         if case.size == 0 or case.shape != probe.shape or not (np.all(case > 0) and np.all(probe > 0)):
             raise ValueError("normalised latency needs equal, non-zero lengths of positive samples")
-        ratios = case / probe
+        ratios = paired_ratios(case, probe)
         return cls(float(np.median(ratios)), float(np.median(probe)) / block, tuple(float(x) for x in ratios))
 
     def to_dict(self) -> dict[str, Any]:
