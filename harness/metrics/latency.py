@@ -126,11 +126,11 @@ def _time_block(fn: Callable[[], object], block: int) -> float:
 
 
 def block_size(fns: Sequence[Callable[[], object]], min_block_s: float) -> int:
-    """Calls per timed block so that the fastest of ``fns`` fills ``min_block_s`` (timer resolution), after
+    """Calls per timed block so that the slowest of ``fns`` fills ``min_block_s`` (timer resolution), after
     warming each twice."""
     for fn in (*fns, *fns):
         fn()
-    one = max(min(_time_block(fn, 1) for fn in fns), 1e-7)
+    one = max(max(_time_block(fn, 1) for fn in fns), 1e-7)
     return int(min(1000, max(1, np.ceil(min_block_s / one))))
 
 
