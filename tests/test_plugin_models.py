@@ -52,7 +52,8 @@ def test_suites_sharing_a_reference_each_keep_it_in_their_baseline(pytester, req
         tbase.PRESETS.pop("toy2", None)
     result.assert_outcomes(passed=4, xfailed=1)  # toy: fp32, gentle, harsh (known: unmet contract); toy2: fp32, gentle
     for suite in ("toy", "toy2"):
-        cases = json.loads((pytester.path / "results" / "baselines" / f"{suite}.json").read_text())["cases"]
+        (cls,) = json.loads((pytester.path / "results" / "baselines" / f"{suite}.json").read_text())["classes"].values()
+        cases = cls["cases"]
         assert "toy_mlp-fp32-torch_eager" in cases, suite
 
 
