@@ -92,7 +92,7 @@ class PairedStats:
     speedup: float
     p25: float
     p75: float
-    rounds: int
+    rounds: int  # rounds timed (the statistics leave out preempted ones: see ratios())
     block: int  # calls per timed block
     reference_s: tuple[float, ...] = dataclasses.field(default=(), repr=False)  # per-round block times, in order
     candidate_s: tuple[float, ...] = dataclasses.field(default=(), repr=False)
@@ -107,7 +107,7 @@ class PairedStats:
             raise ValueError("paired samples must be finite and positive")
         ratios = paired_ratios(ref, cand)
         p25, median, p75 = np.percentile(ratios, [25, 50, 75])
-        return cls(float(median), float(p25), float(p75), int(ratios.size), block,
+        return cls(float(median), float(p25), float(p75), int(ref.size), block,
                    tuple(float(x) for x in ref), tuple(float(x) for x in cand))
 
     def ratios(self) -> np.ndarray:
