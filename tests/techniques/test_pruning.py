@@ -89,7 +89,7 @@ def test_a_model_without_prunable_layers_is_refused(make_reference, ctx):
     ({"method": "random"}, "`method` must be one of"),
     ({"importance": "hessian"}, "`importance` must be one of magnitude, l1, taylor"),
     ({"finetune_epochs": -1}, "`finetune_epochs` must be a whole number >= 0"),
-    ({"min_throughput_speedup": 1.4}, "`min_throughput_speedup` needs method 'structured'"),
+    ({"min_speedup": 1.4}, "`min_speedup` needs method 'structured'"),
 ])
 def test_bad_configs_name_the_field(kwargs, message):
     with pytest.raises(ConfigError, match=message):
