@@ -187,7 +187,7 @@ def render(results: Sequence[RunResult], history: list[dict[str, Any]] | None = 
     results = list(results)
     cases = merged_cases(results)
     counts = {s: sum(r.counts()[s] for r in results) for s in ("pass", "fail", "known", "new", "error", "skipped")}
-    failures = [{**f, "source": _label(r, i, len(results) > 1)}
+    failures = [{**f, "where": _label(r, i, len(results) > 1)}
                 for i, r in enumerate(results) for f in r.failed_checks()]
     models = sorted({c["model"] for c in cases if c.get("record")})
     model_sections = [model_section(m, [c for c in cases if c["model"] == m]) for m in models]
