@@ -238,8 +238,9 @@ class OptbenchSession:
         self._release_runners_except("")
         if not self.outcomes:
             return None
-        self.result = self.build_result(commit=commit)
-        self.run_file = json_report.write_run(self.result, self.options.results_dir)
+        result = self.build_result(commit=commit)
+        self.run_file = json_report.write_run(result, self.options.results_dir)
+        self.result = dataclasses.replace(result, source=str(self.run_file))
         if self.options.update_baselines:
             self._write_baselines()
         return self.result

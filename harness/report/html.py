@@ -111,9 +111,11 @@ def model_section(model: str, cases: list[dict[str, Any]]) -> dict[str, Any]:
             marker={"size": 16, "color": "rgba(0,0,0,0)", "line": {"color": "#222", "width": 2}}))
     figures = []
     if measured:
+        low, high = min(p[1] for p in points), max(p[1] for p in points)
+        pad = max((high - low) * 0.08, 0.002)
         figures.append(figure(traces, f"{model}: quality against median latency at batch 1 (◆ = fp32 reference)",
                               xaxis_title="p50 latency, batch 1 (ms, log)", xaxis_type="log",
-                              yaxis_title="test quality"))
+                              yaxis_title="test quality", yaxis_range=[low - pad, high + pad]))
     rows, names, speed, size, mem = [], [], [], [], []
     for case in cases:
         ref = _reference(case, cases)
