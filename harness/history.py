@@ -86,14 +86,13 @@ def engine_for(url: str) -> Engine:
 
 
 def _create_tables(engine: Engine) -> None:
-    """Create the tables where missing; two runs creating them at once on a fresh server: the loser retries."""
+    """Create the tables where missing. Two runs creating them at once on a fresh store race (PostgreSQL: a
+    duplicate type, SQLite: "table already exists"): the loser tries again and then finds them."""
     for attempt in range(3):
         try:
             metadata.create_all(engine, checkfirst=True)
             return
-        except sa.exc.OperationalError:
-            raise
-        except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+        except sa.exc.DBAPIError:
             if attempt == 2:
                 raise
             time.sleep(0.2 * (attempt + 1))

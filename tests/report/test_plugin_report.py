@@ -7,6 +7,11 @@ from __future__ import annotations
 import json
 import re
 
+# Imported before pytester's in-process runs, which drop what they import: psycopg's C extension imported a second
+# time would leave SQLAlchemy catching another class than the one raised, in tests that run after these.
+import psycopg  # noqa: F401
+import sqlalchemy.dialects.postgresql.psycopg  # noqa: F401
+
 from harness import history
 from harness.result import RunResult
 from tests.test_plugin import _import_lazy_modules_once, toy  # noqa: F401 - fixtures

@@ -56,7 +56,18 @@ def test_pruning_plots_quality_against_measured_sparsity_and_flops_beside_speedu
     assert trace["y"] == pytest.approx([0.935, 0.91, 0.885])
     predicted = next(t for t in speed["data"] if "FLOPs" in t["name"])
     assert predicted["y"] == pytest.approx([1 / 0.75, 2.0, 4.0], rel=1e-3)
-    assert section.rows[0][2:4] == ("0.25", "0.750")
+    assert section.rows[0][3:6] == ("0.25", "-", "1.33")
+
+
+def test_structured_pruning_is_plotted_against_channels_removed_and_its_macs_ratio():
+    cases = _cases("pruning")[:1]
+    rec = cases[0]["record"]
+    rec["config"] = {"method": "structured"}
+    rec["proof"] = {"sparsity": 0.0, "channels_removed": 0.5, "macs_ratio": 3.2}
+    section = pruning.render("pruning", cases)
+    assert section.figures[0]["data"][0]["x"] == [0.5]
+    assert next(t for t in section.figures[1]["data"] if "FLOPs" in t["name"])["y"] == [3.2]
+    assert "(structured)" in section.figures[0]["data"][0]["name"]
 
 
 def test_distillation_compares_student_scratch_and_teacher():
@@ -102,3 +113,11 @@ def test_a_technique_without_a_renderer_gets_the_generic_table_or_the_training_o
 def test_a_second_renderer_for_a_technique_is_refused():
     with pytest.raises(ValueError, match="'pruning' is already registered"):
         sections.register("pruning")(pruning.render)
+
+
+def test_tuning_shows_its_study_beside_the_seed_spread():
+    cases = _cases("tuning")
+    cases[0]["record"]["details"] = {"search": records.search_details()}
+    titles = _titles(training.render("tuning", cases))
+    assert titles[0] == "test quality per seed: technique vs control"
+    assert "digits_cnn-tuned-torch_eager: optimisation history" in titles

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from harness.report import training_table
 from harness.report.figures import PALETTE, downsample, figure
-from harness.report.sections import Case, Section, register
+from harness.report.sections import Case, Section, register, search
 
 
 def _arms(case: Case) -> dict[str, Any]:
@@ -84,6 +84,10 @@ def render(technique: str, cases: Sequence[Case]) -> Section:
     if not trained:
         return section
     section.figures.append(seed_spread(trained))
+    studied = [c for c in cases if ((c.get("record") or {}).get("details") or {}).get("search")]
+    searched = search.render(technique, studied)
+    section.figures += searched.figures  # tuning: its Optuna study's history and front, where recorded
+    section.note += searched.note
     for case in trained:
         section.figures.append(learning_curves(case))
         if technique == "gradient_clipping" or technique not in ("early_stopping", "augmentation"):
