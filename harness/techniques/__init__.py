@@ -2,8 +2,10 @@
 
 from harness.techniques import (  # noqa: F401 - imported to register
     augmentation,
+    chain,
     early_stopping,
     gradient_clipping,
+    pruning,
     quantization,
     reference,
 )
