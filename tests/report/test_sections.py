@@ -82,12 +82,14 @@ def test_distillation_compares_student_scratch_and_teacher():
 
 
 def test_dataset_distillation_embeds_the_image_grid_as_a_data_uri(tmp_path):
+    """The image path is relative to the run record's directory (or, written from the repo root, its parent)."""
     records.write(tmp_path, records.run())
     cases = [c | {"_dir": str(tmp_path)} for c in _cases("dataset_distillation")]
     section = dataset_distillation.render("dataset_distillation", cases)
     assert len(section.images) == 2
     assert section.images[0]["src"].startswith("data:image/png;base64,iVBORw0KGgo")
-    missing = dataset_distillation.render("dataset_distillation", [c | {"_dir": str(tmp_path / "x")} for c in cases])
+    elsewhere = [c | {"_dir": str(tmp_path / "x" / "y")} for c in cases]
+    missing = dataset_distillation.render("dataset_distillation", elsewhere)
     assert missing.images == [] and "images/distilled.png not found beside the run record" in missing.note
 
 

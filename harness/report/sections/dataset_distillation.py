@@ -21,7 +21,11 @@ def render(technique: str, cases: Sequence[Case]) -> Section:
         rel = ((case.get("record") or {}).get("details") or {}).get("images")
         if not rel:
             continue
-        path = Path(case.get("_dir", ".")) / rel
+        base = Path(case.get("_dir", "."))
+        # Relative to the run record's directory, as the schema says; a path written from the repository root
+        # (results/...) is found too.
+        candidates = [base / rel, base.parent / rel, Path(rel)]
+        path = next((p for p in candidates if p.is_file()), candidates[0])
         caption = f"{case['case_id']}: synthetic training set ({rel})"
         if not path.is_file():
             section.note += f" {case['case_id']}: image {rel} not found beside the run record."
