@@ -123,3 +123,21 @@ def test_tuning_shows_its_study_beside_the_seed_spread():
     titles = _titles(training.render("tuning", cases))
     assert titles[0] == "test quality per seed: technique vs control"
     assert "digits_cnn-tuned-torch_eager: optimisation history" in titles
+
+
+def test_a_tuning_record_draws_each_samplers_best_so_far():
+    """The tuning suite's details: a TPE history with pruned trials (value None) and one study per sampler/seed."""
+    history = [{"trial": 0, "value": 0.9, "state": "complete", "params": {"lr": 0.01}},
+               {"trial": 1, "value": None, "state": "pruned", "params": {"lr": 0.1}},
+               {"trial": 2, "value": 0.95, "state": "complete", "params": {"lr": 0.003}}]
+    details = {"search": {"history": history, "best_params": [{"lr": 0.003}],
+                          "studies": {"tpe": [{"history": history}], "random": [{"history": history[:1]}]}}}
+    cases = _cases("tuning")[:1]
+    cases[0]["record"]["details"] = details
+    section = training.render("tuning", cases)
+    by_title = {f["layout"]["title"]["text"]: f for f in section.figures}
+    trials = by_title["digits_cnn-tuned-torch_eager: optimisation history"]["data"][0]
+    assert trials["x"] == [0, 2]  # the pruned trial has no value to draw
+    best = by_title["digits_cnn-tuned-torch_eager: best so far, per sampler and seed"]["data"]
+    assert [(t["name"], t["y"]) for t in best] == [("random", [0.9]), ("tpe", [0.9, 0.95])]
+    assert "best of study 1: lr = 0.003" in section.note

@@ -45,6 +45,31 @@ def history(case: Case, trials: list[dict[str, Any]], direction: str) -> dict[st
                   yaxis_title="objective")
 
 
+def _best_so_far(values: list[float], direction: str) -> list[float]:
+    out: list[float] = []
+    for v in values:
+        out.append(v if not out else (max(out[-1], v) if direction == "maximize" else min(out[-1], v)))
+    return out
+
+
+def studies(case: Case, by_sampler: dict[str, Any], direction: str) -> dict[str, Any]:
+    """Best value so far per trial of every sampler's study and seed (e.g. TPE against random search)."""
+    traces = []
+    for i, (sampler, runs) in enumerate(sorted(by_sampler.items())):
+        for j, run in enumerate(r for r in runs if isinstance(r, dict)):
+            done = [t for t in run.get("history") or [] if isinstance(t, dict) and _values(t)]
+            if not done:
+                continue
+            traces.append(go.Scatter(x=[_number(t, k) for k, t in enumerate(done)],
+                                     y=_best_so_far([_values(t)[0] for t in done], direction), mode="lines",
+                                     name=sampler, legendgroup=sampler, showlegend=j == 0,
+                                     line={"color": PALETTE[i % len(PALETTE)], "shape": "hv"},
+                                     hovertemplate=f"{sampler} study {j + 1}<br>trial %{{x}}: best %{{y:.4f}}"
+                                                   "<extra></extra>"))
+    return figure(traces, f"{case['case_id']}: best so far, per sampler and seed", height=320,
+                  xaxis_title="trial", yaxis_title="objective")
+
+
 def pareto(case: Case, trials: list[dict[str, Any]], front: list[dict[str, Any]], names: list[str]) -> dict:
     two = [t for t in trials if len(_values(t)) >= 2]
     best = [t for t in front if len(_values(t)) >= 2]
@@ -69,10 +94,15 @@ def render(technique: str, cases: Sequence[Case]) -> Section:
             continue
         direction = str(search.get("direction", "maximize"))
         section.figures.append(history(case, trials, direction))
+        if isinstance(search.get("studies"), dict) and search["studies"]:
+            section.figures.append(studies(case, search["studies"], direction))
         front = [t for t in search.get("pareto") or [] if isinstance(t, dict)]
         if any(len(_values(t)) >= 2 for t in trials):
             section.figures.append(pareto(case, trials, front, list(search.get("objectives") or [])))
         chosen = search.get("chosen")
         if chosen:
             section.note += f" {case['case_id']} chose: {_hover(chosen).replace('<br>', ', ')}."
+        for i, params in enumerate(p for p in search.get("best_params") or [] if isinstance(p, dict)):
+            listed = ", ".join(f"{k} = {v}" for k, v in sorted(params.items()))
+            section.note += f" {case['case_id']} best of study {i + 1}: {listed}."
     return section
