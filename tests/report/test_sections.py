@@ -62,12 +62,12 @@ def test_pruning_plots_quality_against_measured_sparsity_and_flops_beside_speedu
 def test_structured_pruning_is_plotted_against_channels_removed_and_its_macs_ratio():
     cases = _cases("pruning")[:1]
     rec = cases[0]["record"]
-    rec["config"] = {"method": "structured"}
+    rec["config"] = {"method": "structured", "finetune_epochs": 2}
     rec["proof"] = {"sparsity": 0.0, "channels_removed": 0.5, "macs_ratio": 3.2}
     section = pruning.render("pruning", cases)
     assert section.figures[0]["data"][0]["x"] == [0.5]
     assert next(t for t in section.figures[1]["data"] if "FLOPs" in t["name"])["y"] == [3.2]
-    assert "(structured)" in section.figures[0]["data"][0]["name"]
+    assert "(structured + fine-tuning)" in section.figures[0]["data"][0]["name"]
 
 
 def test_distillation_compares_student_scratch_and_teacher():

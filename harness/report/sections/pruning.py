@@ -20,12 +20,14 @@ def _proof(case: Case, key: str) -> float | None:
 
 
 def _method(case: Case) -> str:
-    return str(((case.get("record") or {}).get("config") or {}).get("method") or "")
+    """The pruning method, and whether the pruned model was fine-tuned: each such family is one curve."""
+    config = (case.get("record") or {}).get("config") or {}
+    return str(config.get("method") or "") + (" + fine-tuning" if config.get("finetune_epochs") else "")
 
 
 def _amount(case: Case) -> float | None:
     """How much was pruned: the share of channels removed for structured pruning, else the measured sparsity."""
-    if _method(case) == "structured" and _proof(case, "channels_removed") is not None:
+    if _method(case).startswith("structured") and _proof(case, "channels_removed") is not None:
         return _proof(case, "channels_removed")
     return _proof(case, "sparsity")
 
