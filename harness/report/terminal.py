@@ -7,6 +7,7 @@ from typing import Any
 from harness import env
 from harness.gate import BASELINE_CHECKS, QualityBasis
 from harness.report import training_table
+from harness.result import RunResult
 
 # p50 b1: median latency at batch 1; speedup: vs the fp32 reference on the same backend, timed interleaved;
 # peak mem: the process's peak RSS while preparing and running the case (GPU: peak allocated device memory);
@@ -122,8 +123,10 @@ def header(run: dict[str, Any]) -> list[str]:
     return lines + quality_basis_summary(run)
 
 
-def render(run: dict[str, Any]) -> list[str]:
+def render(run: RunResult | dict[str, Any]) -> list[str]:
     """Where it ran, the table of measured cases, then one line per reason cases were skipped."""
+    if isinstance(run, RunResult):
+        run = run.to_dict()
     shown = {"cases": [c for c in run["cases"] if c["status"] != "skipped"]}
     table = [COLUMNS, *rows(shown)]
     widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
