@@ -29,7 +29,7 @@ from typing import Any
 from harness import baselines, env
 from harness.errors import OptbenchError
 from harness.metrics.latency import relative_spread
-from harness.report.json_report import RUN_SCHEMA_VERSION
+from harness.result import RUN_SCHEMA_VERSION
 
 SPEED_FIGURES = ("speedup", "latency.normalized")  # the figures whose spread calibrates the gate
 

@@ -2,8 +2,11 @@
 
 from harness.techniques import (  # noqa: F401 - imported to register
     augmentation,
+    chain,
+    distillation,
     early_stopping,
     gradient_clipping,
+    pruning,
     quantization,
     reference,
 )
