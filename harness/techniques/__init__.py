@@ -3,6 +3,7 @@
 from harness.techniques import (  # noqa: F401 - imported to register
     augmentation,
     chain,
+    dataset_distillation,
     distillation,
     early_stopping,
     gradient_clipping,
