@@ -6,6 +6,7 @@ from harness.techniques import (  # noqa: F401 - imported to register
     gradient_clipping,
     quantization,
     reference,
+    tuning,
 )
 from harness.techniques.base import (
     PRESETS,
