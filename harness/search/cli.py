@@ -75,9 +75,11 @@ class Progress:
 
 
 def _study(args: argparse.Namespace) -> int:
+    from harness.search.storage import open_storage
     from harness.techniques.tuning import run_study
 
     config = _config(args, (args.seed,))
+    open_storage(args.storage)  # a bad or unreachable URL is said before any training
     reference = _reference(args.model, Cache(args.cache_dir))
     progress = Progress(args.trials, not args.no_progress)
     result = run_study(reference, config, args.sampler, args.seed, url=args.storage, study_name=args.study,

@@ -59,8 +59,12 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage | None:
         return None
     check_url(url)
     try:
-        with sqlalchemy.create_engine(url).connect():
-            pass
+        engine = sqlalchemy.create_engine(url)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
         return optuna.storages.RDBStorage(url, heartbeat_interval=None, engine_kwargs={"pool_pre_ping": True})
     except (SQLAlchemyError, OSError) as exc:
         raise ConfigError(f"optuna storage {url!r} is unreachable: {one_line(exc)}") from None
