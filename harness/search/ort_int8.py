@@ -30,7 +30,11 @@ from harness.onnx_export import validate_onnx
 from harness.techniques import _ort_quant
 from harness.techniques.base import Context, Reference, register_technique
 from harness.techniques.quantization import (
-    OrtDynamicInt8Config, _artifact_key, _ort_recipe, _reduce_range_choice, reference_onnx,
+    OrtDynamicInt8Config,
+    _artifact_key,
+    _ort_recipe,
+    _reduce_range_choice,
+    reference_onnx,
 )
 
 logger = logging.getLogger(__name__)

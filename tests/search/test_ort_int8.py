@@ -57,7 +57,7 @@ def test_unknown_groups_are_refused_naming_the_field():
 
 
 @pytest.mark.parametrize("budget", [0.0, 1.5, -0.1])
-def test_a_quality_budget_outside_0_1_is_refused(budget, tctx):
+def test_a_quality_budget_outside_0_1_is_refused(budget, tctx):  # noqa: F811 - the fixture
     with pytest.raises(ConfigError, match=r"`quality_budget` must be in \(0, 1\]"):
         search(build_reference("embedder"), tctx, quality_budget=budget)
 
