@@ -39,7 +39,43 @@ def _parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--seeds", default="0,1,2", help="study seeds (default: 0,1,2)")
             p.add_argument("--json", default=None, help="also write the figures to this file")
+    p = sub.add_parser("int8", help="accuracy-aware search over ORT dynamic int8 settings (MiniLM)")
+    p.add_argument("--model", default="minilm", help="zoo model (default: minilm)")
+    p.add_argument("--budget", type=float, default=0.998, help="least mean cosine to fp32 (default: 0.998)")
+    p.add_argument("--threads", type=int, default=1, help="ORT intra-op threads when timing (default: 1)")
+    p.add_argument("--out", default=None, help="write candidates, Pareto front and choice to this JSON file")
+    p.add_argument("--cache-dir", default=None, help="optbench cache (default: the usual one)")
     return parser
+
+
+def _int8(args: argparse.Namespace) -> int:
+    from harness.search.ort_int8 import search
+
+    cache = Cache(args.cache_dir)
+    reference = _reference(args.model, cache)
+    bar = tqdm(unit="config", file=sys.stderr)
+    best: list[float] = []
+
+    def progress(point: dict[str, Any]) -> None:
+        if point["cosine"] >= args.budget:
+            best.append(point["speedup"])
+        bar.update(1)
+        bar.set_postfix(cosine=f"{point['cosine']:.4f}", speedup=f"{point['speedup']:.2f}",
+                        best_within_budget=f"{max(best):.2f}" if best else "none")
+
+    result = search(reference, Context(cache, threads=args.threads), quality_budget=args.budget,
+                    threads=args.threads, progress=progress)
+    bar.close()
+    print("Pareto front (speedup over ORT fp32, mean cosine to fp32 on validation, size):")
+    for p in result["pareto"]:
+        print(f"  {p['speedup']:.2f}x  cosine {p['cosine']:.4f}  {p['size_mib']:.1f} MiB  {p['settings']}")
+    chosen = result["chosen"]
+    print(f"chosen ({'within' if chosen['met'] else 'NOT within'} budget {args.budget}): {chosen['speedup']:.2f}x, "
+          f"cosine {chosen['cosine']:.4f}, {chosen['size_mib']:.1f} MiB, {chosen['settings']}")
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump(result, fh, indent=1)
+    return 0
 
 
 def _config(args: argparse.Namespace, seeds: tuple[int, ...] = (0,)) -> Any:
@@ -118,7 +154,7 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     try:
-        return _study(args) if args.mode == "study" else _compare(args)
+        return {"study": _study, "compare": _compare, "int8": _int8}[args.mode](args)
     except OptbenchError as exc:
         print(f"python -m harness search: {exc}", file=sys.stderr)
         return 2

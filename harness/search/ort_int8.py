@@ -28,7 +28,7 @@ from harness.errors import ConfigError
 from harness.metrics.quality import cosine_rows
 from harness.onnx_export import validate_onnx
 from harness.techniques import _ort_quant
-from harness.techniques.base import Context, Reference, register_technique
+from harness.techniques.base import Context, Reference, register_preset, register_technique
 from harness.techniques.quantization import (
     OrtDynamicInt8Config,
     _artifact_key,
@@ -54,10 +54,10 @@ class OrtInt8SearchedConfig(OrtDynamicInt8Config):
 
     def validate(self) -> None:
         super().validate()
-        unknown = [g for g in self.keep_fp32 if g not in (*KINDS, ATTENTION)]
+        unknown = [g for g in self.keep_fp32 if not _is_group(g)]
         if unknown:
-            raise ConfigError(f"`keep_fp32` must hold groups among {', '.join((*KINDS, ATTENTION))}; "
-                              f"got {', '.join(unknown)}")
+            raise ConfigError(f"`keep_fp32` must hold groups among {', '.join((*KINDS, ATTENTION))}, or one layer's "
+                              f"member as <kind>.<layer> (ffn_in.3); got {', '.join(unknown)}")
 
     def not_applicable(self, spec: Any) -> str | None:
         if spec.name not in self.models:
@@ -65,12 +65,19 @@ class OrtInt8SearchedConfig(OrtDynamicInt8Config):
         return super().not_applicable(spec)
 
 
+def _is_group(name: str) -> bool:
+    kind, _, layer = name.partition(".")
+    return kind in (*KINDS, ATTENTION) if not layer else kind in KINDS and layer.isdigit()
+
+
 def matmul_groups(model: onnx.ModelProto) -> dict[str, list[str]]:
-    """MatMul node names by group: each weighted kind across layers (in graph order, six per layer), and the
-    activation-by-activation MatMuls of attention."""
+    """MatMul node names by group: each weighted kind across layers (in graph order, six per layer), each kind of
+    one layer (``ffn_in.3``), and the activation-by-activation MatMuls of attention."""
     inits = {i.name for i in model.graph.initializer}
     weighted = [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits]
     groups: dict[str, list[str]] = {k: weighted[i::len(KINDS)] for i, k in enumerate(KINDS)}
+    for kind in KINDS:
+        groups.update({f"{kind}.{layer}": [name] for layer, name in enumerate(groups[kind])})
     groups[ATTENTION] = [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] not in inits]
     return groups
 
@@ -85,6 +92,9 @@ def quantize(src: Path, dst: Path, *, per_channel: bool, op_types: tuple[str, ..
         pre = Path(tmp) / "pre.onnx"
         _ort_quant.preprocess(src, pre)
         groups = matmul_groups(onnx.load(str(pre)))
+        missing = [g for g in keep_fp32 if g not in groups]
+        if missing:
+            raise ConfigError(f"`keep_fp32` names {', '.join(missing)}, not a MatMul group of {src.name}")
         exclude = [name for g in keep_fp32 for name in groups[g]]
         with _ort_quant.ort_step("quantize_dynamic", src), _ort_quant._quiet():
             ort_quantize_dynamic(str(pre), str(dst), op_types_to_quantize=list(op_types), per_channel=per_channel,
@@ -127,20 +137,25 @@ def _feeds(reference: Reference, start: int, stop: int) -> dict[str, np.ndarray]
     return {name: t[start:stop].numpy() for name, t in zip(reference.spec.input_names, split.inputs, strict=True)}
 
 
-def evaluate(path: Path, reference: Reference, fp32_outputs: np.ndarray, threads: int) -> dict[str, float]:
-    """Cosine to fp32 on the validation split (mean and min), batch-1 median latency, and size on disk."""
+def evaluate(path: Path, reference: Reference, fp32: Any, fp32_outputs: np.ndarray, threads: int) -> dict[str, float]:
+    """Cosine to fp32 on the validation split (mean and min), size on disk, and batch-1 median latency of the
+    candidate and of ORT fp32, timed in alternation so that both see the same machine load."""
     session = _session(path, threads)
     outputs = session.run(None, _feeds(reference, 0, len(reference.splits.val)))[0]
     cos = cosine_rows(outputs, fp32_outputs)
     one = _feeds(reference, 0, 1)
     for _ in range(3):
         session.run(None, one)
-    times = []
+        fp32.run(None, one)
+    times: dict[str, list[float]] = {"q": [], "fp32": []}
     for _ in range(LATENCY_RUNS):
-        t0 = time.perf_counter()
-        session.run(None, one)
-        times.append(time.perf_counter() - t0)
-    return {"cosine": float(cos.mean()), "cosine_min": float(cos.min()), "latency_ms": 1e3 * statistics.median(times),
+        for name, sess in (("q", session), ("fp32", fp32)):
+            t0 = time.perf_counter()
+            sess.run(None, one)
+            times[name].append(time.perf_counter() - t0)
+    latency, fp32_latency = statistics.median(times["q"]), statistics.median(times["fp32"])
+    return {"cosine": float(cos.mean()), "cosine_min": float(cos.min()), "latency_ms": 1e3 * latency,
+            "fp32_latency_ms": 1e3 * fp32_latency, "speedup": fp32_latency / latency,
             "size_mib": onnx_size_bytes(path) / 2**20}
 
 
@@ -161,7 +176,7 @@ def search(reference: Reference, ctx: Context, *, quality_budget: float = 0.998,
     fp32 = reference_onnx(reference, ctx)
     fp32_session = _session(fp32, threads)
     fp32_outputs = fp32_session.run(None, _feeds(reference, 0, len(reference.splits.val)))[0]
-    base = evaluate(fp32, reference, fp32_outputs, threads)
+    base = {"size_mib": onnx_size_bytes(fp32) / 2**20}
     candidates: list[dict[str, Any]] = []
 
     def trial(settings: dict[str, Any]) -> dict[str, Any]:
@@ -171,8 +186,7 @@ def search(reference: Reference, ctx: Context, *, quality_budget: float = 0.998,
             quantize(fp32, path, per_channel=config.per_channel, op_types=config.op_types,
                      weight_type=config.weight_type, reduce_range=config.resolved_reduce_range(config.weight_type),
                      keep_fp32=config.keep_fp32)
-            figures = evaluate(path, reference, fp32_outputs, threads)
-        figures["speedup"] = base["latency_ms"] / figures["latency_ms"]
+            figures = evaluate(path, reference, fp32_session, fp32_outputs, threads)
         point = {"settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}, **figures}
         candidates.append(point)
         if progress is not None:
@@ -199,8 +213,27 @@ def search(reference: Reference, ctx: Context, *, quality_budget: float = 0.998,
         kept.append(group)
         current = trial({**settings, "keep_fp32": tuple(kept)}) if len(kept) > 1 else next(
             c for c in candidates if c["settings"].get("keep_fp32") == [group])
+    if current["cosine"] >= quality_budget and kept:
+        # Stage 3: back to int8, one layer's member at a time, wherever the budget still holds.
+        layers = len(matmul_groups(onnx.load(str(fp32)))[kept[0]])
+        members = [f"{kind}.{layer}" for kind in kept for layer in range(layers)]
+        for member in list(members):
+            trying = tuple(m for m in members if m != member)
+            point = trial({**settings, "keep_fp32": trying})
+            if point["cosine"] >= quality_budget:
+                members = list(trying)
     within = [c for c in candidates if c["cosine"] >= quality_budget]
     chosen = max(within, key=lambda c: c["speedup"]) if within else max(candidates, key=lambda c: c["cosine"])
     return {"model": reference.spec.name, "quality_budget": quality_budget, "threads": threads, "fp32": base,
             "sensitivity": gains, "candidates": candidates, "pareto": pareto(candidates),
             "chosen": {**chosen, "met": bool(within)}}
+
+
+# --- what the search found: a preset of the "search" suite ------------------------------------------------------------
+# `python -m harness search int8 --model minilm --budget 0.998` (results/search/minilm_int8.json, docs/search.md):
+# the two feed-forward MatMul groups are the most sensitive; keeping them in fp32 reached the budget on validation.
+SUITE = "search"
+register_preset(SUITE, OrtInt8SearchedConfig(
+    name="ort_int8_searched", per_channel=True, op_types=("MatMul",), weight_type="QUInt8",
+    keep_fp32=("ffn_in", "ffn_out"), models=("minilm",), min_quality_retention=0.998,
+))
