@@ -23,7 +23,7 @@ from typing import Any
 
 from harness import baselines, env
 from harness.errors import OptbenchError
-from harness.report.json_report import RUN_SCHEMA_VERSION
+from harness.result import RUN_SCHEMA_VERSION
 
 
 class AcceptError(OptbenchError):

@@ -45,6 +45,20 @@ def _positive_float(value: str) -> float:
     return x
 
 
+def _report_path(value: str) -> Path | str:
+    if not value.strip():
+        raise argparse.ArgumentTypeError("expected a file path for the HTML report, or off")
+    return "off" if value == "off" else Path(value)
+
+
+def _history_url(value: str) -> str:
+    if value != "off" and "://" not in value:
+        raise argparse.ArgumentTypeError(
+            f"expected a database URL such as sqlite:///results/history.sqlite or postgresql+psycopg://user@host/db, "
+            f"or off; got {value!r}")
+    return value
+
+
 def _cpus_available() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -85,6 +99,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "latency_rel (off; a number turns it on, judged on the baseline's machine only)")
     add("--optbench-throughput-time", metavar="SECONDS", type=_positive_float, default=0.3,
         help="time spent timing the throughput batch per case (default: 0.3)")
+    add("--optbench-report", metavar="PATH|off", type=_report_path, default=None,
+        help="where to write the HTML report, or off (default: <results dir>/report.html)")
+    add("--optbench-history", metavar="URL", type=_history_url, default=None,
+        help="SQLAlchemy URL of the run history each run is appended to, e.g. postgresql+psycopg://user@host/db "
+             "for a shared one, or off (default: sqlite:///<results dir>/history.sqlite)")
     # Optuna studies (harness.search): in memory unless a storage is named, shared by every worker that names it.
     add("--optbench-optuna-storage", metavar="URL", default=None,
         help="Optuna RDB storage for studies, e.g. sqlite:///studies.db or postgresql+psycopg://user@host/db; "
@@ -210,30 +229,82 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-html's, which links to the report
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    sess = session.config.stash.get(SESSION_KEY, None)
+    config = session.config
+    sess = config.stash.get(SESSION_KEY, None)
     if sess is None:
         return
+    from harness.result import git_commit
+
     try:
-        sess.run_file = sess.finish()
+        sess.finish(commit=git_commit(Path(config.rootpath)))
     except BaselineError as exc:  # the baseline changed under the run: say so, fail, leave the file alone
         sess.finish_error = str(exc)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if sess.result is not None:
+        errors = _write_reports(config, sess)
+        if errors:
+            sess.finish_error = "\n".join(filter(None, [sess.finish_error, *errors]))
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _write_reports(config: pytest.Config, sess: Any) -> list[str]:
+    """Append the run to the history store, then write the HTML report (with the history's trends); each step's
+    failure is one line, and the run's JSON record is already written whatever happens here."""
+    from harness import history
+    from harness.errors import OptbenchError
+
+    errors: list[str] = []
+    results_dir = Path(sess.options.results_dir)
+    url = config.getoption("optbench_history") or history.default_url(results_dir)
+    rows = None
+    if url != "off":
+        try:
+            history.append(url, sess.result, str(sess.run_file or ""))
+            rows = history.recent(url)
+        except OptbenchError as exc:
+            errors.append(f"{exc} (the run record {sess.run_file} is written)")
+    target = config.getoption("optbench_report")
+    if target != "off":
+        from harness.report import html
+
+        path = Path(target) if target else results_dir / "report.html"
+        try:
+            sess.report_file = html.write([sess.result], path, rows)
+        except (OSError, OptbenchError) as exc:
+            errors.append(f"cannot write the HTML report {path}: {exc}")
+    return errors
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     sess = config.stash.get(SESSION_KEY, None)
     if sess is None or not sess.outcomes:
         return
-    from harness.report import json_report, terminal
+    from harness.report import terminal
 
-    run = json_report.build_run(sess)
     terminalreporter.write_sep("=", "optbench")
-    for line in terminal.render(run):
-        terminalreporter.write_line(line)
+    if sess.result is not None:
+        for line in terminal.render(sess.result):
+            terminalreporter.write_line(line)
     if sess.run_file is not None:
         terminalreporter.write_line(f"run record: {sess.run_file}")
+    if getattr(sess, "report_file", None) is not None:
+        terminalreporter.write_line(f"report: {sess.report_file}")
     if sess.finish_error:
         terminalreporter.write_line(f"optbench: {sess.finish_error}", red=True)
     elif sess.options.update_baselines:
         terminalreporter.write_line(f"baselines updated in {sess.options.baseline_dir}")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str],
+                                session: pytest.Session) -> None:
+    """Under pytest-html (never required): optbench's counts and a link to its own report, above the tests."""
+    sess = session.config.stash.get(SESSION_KEY, None)
+    if sess is None or sess.result is None:
+        return
+    from harness.report import pytest_html_summary
+
+    html_path = getattr(session.config.option, "htmlpath", None)
+    prefix.append(pytest_html_summary.render(sess.result, getattr(sess, "report_file", None), html_path))

@@ -16,10 +16,11 @@ from harness.backends.base import Runner
 from harness.cache import Cache
 from harness.case import Case, generate_cases
 from harness.errors import ModelError, OptbenchError, one_line
-from harness.gate import QualityComparison, Status, Tolerances, Verdict, check_baseline, check_contract
+from harness.gate import BASELINE_CHECKS, QualityComparison, Status, Tolerances, Verdict, check_baseline, check_contract
 from harness.measure import Settings, default_timer, measure_case, prepare_reference, reference_outputs
 from harness.record import Record
 from harness.report import json_report
+from harness.result import RunResult, clean
 from harness.techniques.base import Context, Reference
 from model_zoo import MODELS
 from model_zoo.training import load_reference
@@ -68,6 +69,8 @@ class OptbenchSession:
         # The fp32 reference runner of each (model, backend), kept open so every case is timed interleaved with it.
         self._ref_runners: dict[tuple[str, str], Runner] = {}
         self.run_file: Path | None = None
+        self.result: RunResult | None = None
+        self.report_file: Path | None = None
         self.finish_error = ""
 
     # -- collection -------------------------------------------------------------------------------------
@@ -182,14 +185,65 @@ class OptbenchSession:
         self.outcomes.setdefault(case.key, Outcome(case, "skipped", message=reason))
 
     # -- finishing --------------------------------------------------------------------------------------
-    def finish(self) -> Path | None:
-        """Write the run's JSON record and, when asked, the updated baselines. Returns the run file."""
+    def build_result(self, finished: dt.datetime | None = None, commit: str | None = None) -> RunResult:
+        """The run as one value, built once: what the JSON record holds and every report renders."""
+        finished = finished or dt.datetime.now(dt.UTC)
+        cases = tuple(
+            {
+                "case_id": outcome.case.id,
+                "suite": outcome.case.suite,
+                "model": outcome.case.model,
+                "config": outcome.case.config.name,
+                "backend": outcome.case.backend,
+                "is_reference": outcome.case.is_reference,
+                "status": outcome.status,
+                "message": outcome.message,
+                "record": outcome.record.to_dict() if outcome.record is not None else None,
+                "verdicts": [v.to_dict() for v in outcome.verdicts],
+            }
+            for outcome in self.outcomes.values()
+        )
+        options = {
+            k: (str(v) if isinstance(v, Path) else dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v)
+            for k, v in dataclasses.asdict(self.options).items()
+        }
+        data = clean({
+            "started": self.started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "finished": finished.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "duration_s": (finished - self.started).total_seconds(),
+            "environment": self.environment,
+            "options": options,
+            "baselines": {suite: self._baseline_info(suite) for suite in sorted(self.baselines)},
+            "cases": list(cases),
+        })
+        return RunResult(**{**data, "cases": tuple(data["cases"])}, commit=commit)
+
+    def _baseline_info(self, suite: str) -> dict[str, Any]:
+        """Which baseline a suite was judged against, where it was taken, and which figures were gated against it
+        (a figure is not when its tolerance is off or the baseline was taken on other hardware)."""
+        baseline = self.baselines[suite]
+        info: dict[str, Any] = {"path": str(baselines.baseline_path(self.options.baseline_dir, suite)),
+                                "environment": None, "compared": []}
+        if baseline is not None:
+            info["environment"] = baseline.environment
+            scopes = env.comparable_scopes(baseline.environment, self.environment)
+            tolerances = self.options.tolerances
+            info["compared"] = [chk.name for chk in BASELINE_CHECKS
+                                if chk.scope in scopes and getattr(tolerances, chk.tolerance_field) is not None]
+        return info
+
+    def finish(self, commit: str | None = None) -> RunResult | None:
+        """Build the RunResult, write the run's JSON record and, when asked, the updated baselines. The record is
+        written first, so a baseline that changed under the run still leaves it."""
         self._release_runners_except("")
         if not self.outcomes:
             return None
+        result = self.build_result(commit=commit)
+        self.run_file = json_report.write_run(result, self.options.results_dir)
+        self.result = dataclasses.replace(result, source=str(self.run_file))
         if self.options.update_baselines:
             self._write_baselines()
-        return json_report.write_run(self)
+        return self.result
 
     def _write_baselines(self) -> None:
         by_suite: dict[str, dict[str, baselines.BaselineEntry]] = {}

@@ -90,13 +90,18 @@ def cross_entropy(module: nn.Module, split: Split) -> float:
 class Hook:
     """A change to how a model is trained. Every method is optional; the defaults change nothing.
 
-    Order within one step: ``batch`` → forward → ``loss`` → backward → ``after_backward`` → optimizer step.
+    Order within one step: ``indices`` → ``batch`` → forward → ``loss`` → backward → ``after_backward`` →
+    optimizer step.
     """
 
     name: str = "hook"
 
     def setup(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[nn.Module, torch.optim.Optimizer]:
         return model, optimizer
+
+    def indices(self, idx: torch.Tensor) -> None:
+        """Which rows of the training split the coming batch holds (to look up figures computed once a split)."""
+        return None
 
     def batch(self, inputs: Inputs, targets: torch.Tensor | None) -> tuple[Inputs, torch.Tensor | None]:
         return inputs, targets
@@ -242,6 +247,7 @@ def fit(
                 inputs = tuple(t[idx] for t in train_split.inputs)
                 targets = targets_all[idx] if targets_all is not None else None
                 for hook in hooks:
+                    _call(hook, "indices", label, idx)
                     inputs, targets = _call(hook, "batch", label, inputs, targets)
                 optimizer.zero_grad(set_to_none=True)
                 try:

@@ -9,7 +9,7 @@ import pytest
 
 from harness import accept, baselines
 from harness.baselines import BaselineEntry, BaselineFile
-from harness.report.json_report import RUN_SCHEMA_VERSION
+from harness.result import RUN_SCHEMA_VERSION
 
 ENV = {"cpu": "EPYC", "cpu_flags": ["avx2"], "logical_cores": 2, "threads": 1, "gpu": None}
 

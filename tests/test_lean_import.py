@@ -13,6 +13,10 @@ FORBIDDEN = {
                   "onnxruntime", "optuna", "torch_pruning", "kornia"),
     "harness.report.terminal": ("torch", "onnx", "onnxruntime", "harness.session", "model_zoo"),
     "harness.report.training_table": ("torch", "onnx", "numpy", "harness.session"),
+    # Reports take one RunResult value: nothing of the session, torch, ONNX or the zoo.
+    **{module: ("torch", "onnx", "onnxruntime", "harness.session", "harness.plugin", "model_zoo", "_pytest")
+       for module in ("harness.result", "harness.report.json_report", "harness.report.html", "harness.history",
+                      "harness.report.sections", "harness.report.pytest_html_summary", "harness.docs")},
 }
 
 

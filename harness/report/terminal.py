@@ -7,10 +7,12 @@ from typing import Any
 from harness import env
 from harness.gate import BASELINE_CHECKS, QualityBasis
 from harness.report import training_table
+from harness.result import RunResult
 
 # p50 b1: median latency at batch 1; speedup: vs the fp32 reference on the same backend, timed interleaved;
 # peak mem: the process's peak RSS while preparing and running the case (GPU: peak allocated device memory);
-# Δ mem: how much the case added to the RSS; Δ quality: against the same backend's fp32 case.
+# Δ mem: how much the case added to the RSS; Δ quality: against the same backend's fp32 case. A speedup marked ~ is
+# within noise: the middle half of its paired per-round ratios holds 1.
 COLUMNS = ("case", "p50 b1", "speedup", "thrpt/s", "peak mem", "Δ mem", "size", "quality", "Δ quality", "verdict")
 SHORT_METRIC = {"accuracy": "acc", "cosine_to_reference": "cos"}  # cos: mean cosine to the fp32 embeddings
 
@@ -34,6 +36,15 @@ def _num(x: float | None, fmt: str) -> str:
     return "-" if x is None else format(x, fmt)
 
 
+def _speedup(m: dict[str, Any]) -> str:
+    """``1.52x``; ``~1.02x`` when the middle half of the paired per-round ratios holds 1 (within noise)."""
+    value, p25, p75 = m.get("speedup"), m.get("speedup.p25"), m.get("speedup.p75")
+    if value is None:
+        return "-"
+    noise = "~" if p25 is not None and p75 is not None and p25 <= 1.0 <= p75 else ""
+    return f"{noise}{value:.2f}x"
+
+
 def rows(run: dict[str, Any]) -> list[tuple[str, ...]]:
     """One tuple of cells per case, in run order; quality change is against the same backend's fp32 case."""
     quality_by_id: dict[str, float] = {}
@@ -53,7 +64,7 @@ def rows(run: dict[str, Any]) -> list[tuple[str, ...]]:
         ref_q = quality_by_id.get(ref_id)
         q = rec["quality"]
         delta = "" if case["is_reference"] or ref_q is None else f"{q['value'] - ref_q:+.4f}"
-        speed = "1 (ref)" if case["is_reference"] else _num(m.get("speedup"), ".2f") + ("x" if m.get("speedup") else "")
+        speed = "1 (ref)" if case["is_reference"] else _speedup(m)
         out.append(
             (
                 case["case_id"],
@@ -112,8 +123,10 @@ def header(run: dict[str, Any]) -> list[str]:
     return lines + quality_basis_summary(run)
 
 
-def render(run: dict[str, Any]) -> list[str]:
+def render(run: RunResult | dict[str, Any]) -> list[str]:
     """Where it ran, the table of measured cases, then one line per reason cases were skipped."""
+    if isinstance(run, RunResult):
+        run = run.to_dict()
     shown = {"cases": [c for c in run["cases"] if c["status"] != "skipped"]}
     table = [COLUMNS, *rows(shown)]
     widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]

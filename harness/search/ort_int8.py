@@ -11,6 +11,7 @@ the preset the search produces, which a suite gates like any other.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import statistics
 import tempfile
@@ -51,6 +52,7 @@ class OrtInt8SearchedConfig(OrtDynamicInt8Config):
 
     keep_fp32: tuple[str, ...] = ()
     models: tuple[str, ...] = ("minilm",)
+    technique = "search"
 
     def validate(self) -> None:
         super().validate()
@@ -116,7 +118,32 @@ def ort_int8_searched(reference: Reference, config: OrtInt8SearchedConfig, ctx: 
     )
     proof = {**_ort_quant.int8_proof(path, ctx.threads), "reduce_range": float(reduce_range)}
     return Artifact(ArtifactKind.ONNX_MODEL, Precision.INT8, key=key, onnx_path=path, proof=proof,
-                    machine_choices=_reduce_range_choice(config, reduce_range))
+                    machine_choices=_reduce_range_choice(config, reduce_range),
+                    details=search_details(reference.spec.name))
+
+
+SEARCH_RECORDS = Path(__file__).resolve().parents[2] / "results" / "search"
+
+
+def search_details(model: str) -> dict[str, Any]:
+    """The committed search record of ``model`` (``results/search/<model>_int8.json``) in the report's form:
+    every candidate as a trial with values (speedup, cosine), the Pareto front and the choice; {} if none."""
+    path = SEARCH_RECORDS / f"{model}_int8.json"
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+
+    def trial(i: int, point: dict[str, Any]) -> dict[str, Any]:
+        return {"trial": i, "values": [point["speedup"], point["cosine"]], "state": "complete",
+                "params": {**point["settings"], "size_mib": round(point["size_mib"], 1)}}
+
+    index = {json.dumps(p["settings"], sort_keys=True): i for i, p in enumerate(data["candidates"])}
+    return {"search": {
+        "history": [trial(i, p) for i, p in enumerate(data["candidates"])],
+        "pareto": [trial(index.get(json.dumps(p["settings"], sort_keys=True), -1), p) for p in data["pareto"]],
+        "objectives": ["speedup over ORT fp32", "mean cosine to fp32 (validation)"],
+        "chosen": trial(-1, data["chosen"]), "quality_budget": data["quality_budget"],
+    }}
 
 
 # --- the search -----------------------------------------------------------------------------------------------------

@@ -3,8 +3,11 @@
 from harness.search import ort_int8  # noqa: F401 - registers the searched int8 config and its preset
 from harness.techniques import (  # noqa: F401 - imported to register
     augmentation,
+    chain,
+    distillation,
     early_stopping,
     gradient_clipping,
+    pruning,
     quantization,
     reference,
     tuning,

@@ -9,7 +9,15 @@ from onnx import TensorProto, helper, numpy_helper
 
 from harness.errors import ConfigError
 from harness.onnx_export import count_ops
-from harness.search.ort_int8 import KINDS, OrtInt8SearchedConfig, matmul_groups, pareto, quantize, search
+from harness.search.ort_int8 import (
+    KINDS,
+    OrtInt8SearchedConfig,
+    matmul_groups,
+    pareto,
+    quantize,
+    search,
+    search_details,
+)
 from tests.techniques.conftest import build_reference, tctx  # noqa: F401 - fixture
 
 
@@ -65,3 +73,10 @@ def test_a_quality_budget_outside_0_1_is_refused(budget, tctx):  # noqa: F811 - 
 def test_the_searched_preset_applies_to_the_searched_model_only():
     config = OrtInt8SearchedConfig(name="x", models=("minilm",))
     assert "searched on minilm only" in config.not_applicable(build_reference("mlp").spec)
+
+
+def test_the_committed_search_record_reaches_the_report_as_trials_with_two_objectives():
+    details = search_details("minilm")["search"]
+    assert details["history"] and all(len(t["values"]) == 2 for t in details["history"])
+    assert details["pareto"] and details["chosen"]["values"][1] >= details["quality_budget"]
+    assert search_details("no_such_model") == {}

@@ -1,0 +1,137 @@
+"""RunResult: the one value a finished run hands its reports (terminal, JSON, HTML, history).
+
+It holds exactly what the run's JSON record holds, so every report renders the same figures whether it runs at
+the end of a session or later from ``results/run-*.json``. Importing it loads no torch, ONNX or session code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from harness.errors import OptbenchError
+
+RUN_SCHEMA_VERSION = 1
+STATUSES = ("pass", "fail", "known", "new", "error", "skipped")
+
+
+class RunRecordError(OptbenchError):
+    """A run record is unreadable, truncated or of an unknown schema: the message names the file."""
+
+
+def clean(value: Any) -> Any:
+    """JSON has no NaN or Infinity: write them as null."""
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value
+
+
+def git_commit(directory: Path) -> str | None:
+    """The commit checked out in ``directory`` (with ``+dirty`` when files changed), or None outside git."""
+    try:
+        head = subprocess.run(["git", "-C", str(directory), "rev-parse", "--short=12", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=False)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(directory), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """One run: when and where it ran, which baselines judged it, and every case with its record and verdicts.
+
+    ``cases`` are the JSON case dicts (``case_id``, ``suite``, ``model``, ``config``, ``backend``, ``status``,
+    ``message``, ``record``, ``verdicts``); ``source`` says where the value came from (a file), for labels and
+    error messages, and is not written to the record."""
+
+    started: str
+    finished: str
+    duration_s: float
+    environment: dict[str, Any]
+    options: dict[str, Any]
+    baselines: dict[str, Any]
+    cases: tuple[dict[str, Any], ...]
+    commit: str | None = None
+    schema_version: int = RUN_SCHEMA_VERSION
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON record (NaN/Inf as null)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "source"}
+        out["cases"] = list(self.cases)
+        return clean(out)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "") -> RunResult:
+        """Validate a parsed record; a wrong schema or a missing field raises RunRecordError naming ``source``."""
+        where = source or "run record"
+        if not isinstance(data, dict):
+            raise RunRecordError(f"{where}: not a run record (expected a JSON object, got {type(data).__name__})")
+        version = data.get("schema_version")
+        if version != RUN_SCHEMA_VERSION:
+            raise RunRecordError(f"{where}: unknown run record schema_version {version!r}; "
+                                 f"this optbench reads version {RUN_SCHEMA_VERSION}")
+        missing = [f for f in ("started", "finished", "duration_s", "environment", "cases") if f not in data]
+        if missing:
+            raise RunRecordError(f"{where}: not a complete run record, missing {', '.join(missing)}")
+        cases = data["cases"]
+        if not isinstance(cases, list) or not all(isinstance(c, dict) and "case_id" in c for c in cases):
+            raise RunRecordError(f"{where}: `cases` must be a list of case objects with a case_id")
+        return cls(started=data["started"], finished=data["finished"], duration_s=float(data["duration_s"] or 0.0),
+                   environment=data["environment"] or {}, options=data.get("options") or {},
+                   baselines=data.get("baselines") or {}, cases=tuple(cases), commit=data.get("commit"),
+                   schema_version=version, source=source)
+
+    @classmethod
+    def load(cls, path: Path) -> RunResult:
+        """Read ``results/run-*.json``; a truncated or foreign file raises RunRecordError naming it."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise RunRecordError(f"{path}: cannot read the run record ({exc.strerror or exc})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunRecordError(f"{path}: not valid JSON (truncated or corrupt run record?): {exc}") from None
+        return cls.from_dict(data, str(path))
+
+    # -- views the reports share ----------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        """Cases per status, every status present (0 where none)."""
+        seen = Counter(c.get("status", "error") for c in self.cases)
+        return {s: seen.get(s, 0) for s in STATUSES}
+
+    def failed_checks(self) -> list[dict[str, Any]]:
+        """Every failed check (case, metric, baseline or threshold, current, tolerance) and every errored case."""
+        out = []
+        for case in self.cases:
+            for v in case.get("verdicts") or []:
+                if v.get("status") == "fail":
+                    out.append({"case_id": case["case_id"], "check": v.get("check"), "source": v.get("source"),
+                                "metric": v.get("metric"), "expected": v.get("expected"),
+                                "current": v.get("current"), "tolerance": v.get("tolerance"),
+                                "message": v.get("message", "")})
+            if case.get("status") in ("fail", "error") and not any(
+                    v.get("status") == "fail" for v in case.get("verdicts") or []):
+                out.append({"case_id": case["case_id"], "check": case["status"], "source": "", "metric": "",
+                            "expected": None, "current": None, "tolerance": None,
+                            "message": case.get("message", "")})
+        return out
+
+    def machine(self) -> str:
+        """A short label of where the run was measured: CPU, threads, GPU."""
+        e = self.environment
+        gpu = f", {e['gpu']}" if e.get("gpu") else ""
+        return f"{e.get('cpu', 'unknown CPU')}, {e.get('threads', '?')} thread(s){gpu}"

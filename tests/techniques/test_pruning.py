@@ -1,0 +1,110 @@
+"""Pruning: sparsity counted from the weights, masks made permanent, structured shapes, and bad configs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from harness.cache import Cache
+from harness.context import Context
+from harness.errors import ConfigError, TechniqueError
+from harness.techniques.pruning import PruningConfig, apply_pruning, channels, compressed_bytes, sparsity
+from tests.techniques.conftest import build_reference, trainable_reference
+from tests.toy_models import MLP
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    return Context(Cache(tmp_path), 1)
+
+
+def test_sparsity_is_counted_from_the_weights():
+    model = MLP(2, 2, 2)
+    with torch.no_grad():
+        model.net[0].weight.copy_(torch.tensor([[0.0, 1.0], [0.0, 0.0]]))  # 3 of 4 zero
+        model.net[2].weight.copy_(torch.tensor([[1.0, 1.0], [1.0, 0.0]]))  # 1 of 4 zero
+    overall, per_layer = sparsity(model)
+    assert overall == 0.5 and per_layer == {"net.0": 0.75, "net.2": 0.25}
+
+
+@pytest.mark.parametrize("method", ["l1_unstructured", "global_unstructured"])
+def test_unstructured_pruning_leaves_plain_weights_at_the_target_sparsity(method, make_reference, ctx):
+    ref = make_reference("mlp")
+    artifact = apply_pruning(ref, PruningConfig(name="p", sparsity=0.6, method=method), ctx)
+    names = [n for n, _ in artifact.module.named_parameters()] + [n for n, _ in artifact.module.named_buffers()]
+    assert not any(n.endswith(("_orig", "_mask")) for n in names)
+    assert not any(m._forward_pre_hooks for m in artifact.module.modules())
+    assert artifact.proof["sparsity"] == pytest.approx(0.6, abs=0.01)
+    assert artifact.proof["macs_ratio"] == 1.0 and artifact.proof["params_removed"] == 0.0
+    assert artifact.proof["compressed_bytes"] < artifact.proof["compressed_bytes_reference"]
+    assert sparsity(ref.module)[0] == 0.0  # the reference is untouched
+
+
+def test_fine_tuning_keeps_pruned_weights_at_zero_and_comes_back_from_the_cache(ctx):
+    ref = trainable_reference()
+    cfg = PruningConfig(name="p", sparsity=0.5, finetune_epochs=2, finetune_lr=0.05)
+    first = apply_pruning(ref, cfg, ctx)
+    untuned = apply_pruning(ref, PruningConfig(name="u", sparsity=0.5), ctx)
+    assert first.proof["sparsity"] >= 0.5
+    assert first.weights and first.weights != untuned.weights if untuned.weights else first.weights
+    assert not torch.equal(first.module.net[0].weight, untuned.module.net[0].weight)  # fine-tuning moved weights
+    assert torch.equal(first.module.net[0].weight == 0, untuned.module.net[0].weight == 0)  # ... not the zeros
+    again = apply_pruning(ref, cfg, ctx)  # from the cache
+    assert again.weights == first.weights
+
+
+def test_structured_pruning_removes_channels_and_macs(make_reference, ctx):
+    ref = make_reference("cnn")
+    artifact = apply_pruning(ref, PruningConfig(name="s", sparsity=0.5, method="structured"), ctx)
+    assert artifact.proof["channels_removed"] == pytest.approx(0.5, abs=0.01)
+    assert artifact.proof["macs_ratio"] > 1.5 and artifact.proof["params_removed"] > 0.5
+    assert channels(artifact.module) < channels(ref.module)
+    x = ref.splits.test.inputs[0]
+    assert artifact.module(x).shape == ref.module(x).shape  # the classifier keeps its classes
+
+
+def test_compressed_size_pays_for_zeros():
+    dense, sparse = MLP(64, 64, 4), MLP(64, 64, 4)
+    with torch.no_grad():
+        sparse.net[0].weight.mul_(torch.rand_like(sparse.net[0].weight) > 0.9)
+    assert compressed_bytes(sparse) < 0.6 * compressed_bytes(dense)
+
+
+class NoLayers(nn.Module):
+    def forward(self, x):
+        return x * 2
+
+
+def test_a_model_without_prunable_layers_is_refused(make_reference, ctx):
+    ref = make_reference("mlp")
+    ref.module = NoLayers()
+    with pytest.raises(TechniqueError, match="has no prunable layers"):
+        apply_pruning(ref, PruningConfig(name="p"), ctx)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"sparsity": 1.0}, r"`sparsity` must be in \[0, 1\)"),
+    ({"sparsity": -0.1}, r"`sparsity` must be in \[0, 1\)"),
+    ({"method": "random"}, "`method` must be one of"),
+    ({"importance": "hessian"}, "`importance` must be one of magnitude, l1, taylor"),
+    ({"finetune_epochs": -1}, "`finetune_epochs` must be a whole number >= 0"),
+    ({"min_speedup": 1.4}, "`min_speedup` needs method 'structured'"),
+])
+def test_bad_configs_name_the_field(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        PruningConfig(name="p", **kwargs)
+
+
+def test_structured_pruning_that_empties_a_layer_is_refused(ctx, monkeypatch):
+    """Torch-Pruning keeps a layer's last channel at local ratios below 1; the guard catches any step that does
+    not (a global ranking, a per-layer ratio)."""
+    from harness.techniques import pruning
+
+    def emptying_step(module, config, reference):
+        module.net[0].weight = nn.Parameter(module.net[0].weight[:0])
+        module.net[0].out_features = 0
+
+    monkeypatch.setattr(pruning, "_structured", emptying_step)
+    with pytest.raises(ConfigError, match=r"`sparsity` 0.5 removes every channel of net.0"):
+        apply_pruning(build_reference("mlp"), PruningConfig(name="s", sparsity=0.5, method="structured"), ctx)
