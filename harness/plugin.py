@@ -108,6 +108,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--optbench-history", metavar="URL", type=_history_url, default=None,
         help="SQLAlchemy URL of the run history each run is appended to, e.g. postgresql+psycopg://user@host/db "
              "for a shared one, or off (default: sqlite:///<results dir>/history.sqlite)")
+    # Optuna studies (harness.search): in memory unless a storage is named, shared by every worker that names it.
+    add("--optbench-optuna-storage", metavar="URL", default=None,
+        help="Optuna RDB storage for studies, e.g. sqlite:///studies.db or postgresql+psycopg://user@host/db; "
+             "workers naming the same URL and study share trials (default: in memory, results cached)")
+    add("--optbench-optuna-study", metavar="NAME", default=None,
+        help="prefix of the study names in that storage (default: optbench)")
 
 
 def _validate(names: tuple[str, ...] | None, registry: Any, option: str) -> None:
@@ -162,6 +168,21 @@ def pytest_configure(config: pytest.Config) -> None:
         require_baseline_class=config.getoption("optbench_require_baseline_class"),
     )
     config.stash[SESSION_KEY] = OptbenchSession(options)
+    _configure_search(config)
+
+
+def _configure_search(config: pytest.Config) -> None:
+    """Point every study of this run at ``--optbench-optuna-storage``; a bad or unreachable URL is a usage error."""
+    url, study = config.getoption("optbench_optuna_storage"), config.getoption("optbench_optuna_study")
+    if url is None and study is None:
+        return
+    from harness.search import storage
+
+    try:
+        storage.configure(url, study)
+        storage.open_storage(url)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"--optbench-optuna-storage: {exc}") from None
 
 
 def _session(config: pytest.Config) -> Any:

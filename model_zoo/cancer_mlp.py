@@ -23,15 +23,16 @@ NUM_CLASSES = 2
 class CancerMLP(nn.Module):
     """30 standardised features → 64 → 32 → 2 logits, ReLU between, with dropout while training."""
 
-    def __init__(self, num_features: int = NUM_FEATURES, num_classes: int = NUM_CLASSES) -> None:
+    def __init__(self, num_features: int = NUM_FEATURES, num_classes: int = NUM_CLASSES, width: float = 1.0) -> None:
         super().__init__()
+        h1, h2 = max(1, round(64 * width)), max(1, round(32 * width))
         self.net = nn.Sequential(
-            nn.Linear(num_features, 64),
+            nn.Linear(num_features, h1),
             nn.ReLU(),
             nn.Dropout(0.1),
-            nn.Linear(64, 32),
+            nn.Linear(h1, h2),
             nn.ReLU(),
-            nn.Linear(32, num_classes),
+            nn.Linear(h2, num_classes),
         )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -41,6 +42,11 @@ class CancerMLP(nn.Module):
 
 def build() -> CancerMLP:
     return CancerMLP()
+
+
+def build_variant(width: float = 1.0) -> CancerMLP:
+    """The same MLP with its hidden sizes scaled by ``width`` (for hyperparameter search)."""
+    return CancerMLP(width=width)
 
 
 def data() -> Splits:
@@ -65,5 +71,8 @@ SPEC = register_model(
         throughput_batch=64,
         description="MLP 30-64-32-2 on breast-cancer features",
         tags=frozenset({"mlp", "tabular"}),
+        search_space={"lr": ("log", 3e-4, 3e-2), "weight_decay": ("log", 1e-6, 1e-1),
+                      "batch_size": ("choice", 16, 32, 64), "width": ("choice", 0.5, 1.0, 2.0)},
+        build_variant=build_variant,
     )
 )

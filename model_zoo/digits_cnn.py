@@ -22,21 +22,22 @@ NUM_CLASSES = 10
 class DigitsCNN(nn.Module):
     """Three 3×3 conv layers with max-pooling, then a two-layer classifier head; about 40 k parameters."""
 
-    def __init__(self, num_classes: int = NUM_CLASSES) -> None:
+    def __init__(self, num_classes: int = NUM_CLASSES, width: float = 1.0) -> None:
         super().__init__()
+        c1, c2, c3 = (max(1, round(c * width)) for c in (16, 32, 64))
         self.features = nn.Sequential(
-            nn.Conv2d(1, 16, kernel_size=3, padding=1),
+            nn.Conv2d(1, c1, kernel_size=3, padding=1),
             nn.ReLU(),
-            nn.Conv2d(16, 32, kernel_size=3, padding=1),
+            nn.Conv2d(c1, c2, kernel_size=3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),  # 8x8 -> 4x4
-            nn.Conv2d(32, 64, kernel_size=3, padding=1),
+            nn.Conv2d(c2, c3, kernel_size=3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),  # 4x4 -> 2x2
         )
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(64 * 2 * 2, 64),
+            nn.Linear(c3 * 2 * 2, 64),
             nn.ReLU(),
             nn.Linear(64, num_classes),
         )
@@ -48,6 +49,11 @@ class DigitsCNN(nn.Module):
 
 def build() -> DigitsCNN:
     return DigitsCNN()
+
+
+def build_variant(width: float = 1.0) -> DigitsCNN:
+    """The same CNN with its channel counts scaled by ``width`` (for hyperparameter search)."""
+    return DigitsCNN(width=width)
 
 
 def data() -> Splits:
@@ -72,5 +78,8 @@ SPEC = register_model(
         throughput_batch=64,
         description="3-layer CNN on 8x8 digits (~40k params)",
         tags=frozenset({"conv"}),
+        search_space={"lr": ("log", 3e-4, 3e-2), "weight_decay": ("log", 1e-6, 1e-1),
+                      "batch_size": ("choice", 16, 32, 64), "width": ("choice", 0.5, 1.0, 2.0)},
+        build_variant=build_variant,
     )
 )

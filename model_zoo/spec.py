@@ -100,6 +100,11 @@ class ModelSpec:
     description: str = ""
     version: str = "1"
     tags: frozenset[str] = frozenset()  # e.g. {"conv"}: lets a technique say a model is out of its scope
+    # Hyperparameter tuning (harness.techniques.tuning): the space the model is tuned over, in the plain format of
+    # harness.search.space ({"lr": ("log", 1e-4, 1e-2), "width": ("choice", 0.5, 1.0)}), and a builder taking
+    # ``width`` (a multiplier of the hidden sizes). None: the model declares no search.
+    search_space: Mapping[str, tuple[Any, ...]] | None = None
+    build_variant: Callable[..., nn.Module] | None = None
 
 
 MODELS: Registry[ModelSpec] = Registry("model")

@@ -159,7 +159,9 @@ def test_a_baseline_accepted_from_the_median_of_runs_gates_the_next_run(toy, pyt
     assert entry["metrics"]["speedup"] == pytest.approx(speedups[1], rel=1e-5)
     assert entry["identity"]["weights"]
     assert entry["runs"] == 3 and entry["spread"]["speedup"] >= 0 and entry["spread"]["latency.normalized"] >= 0
-    toy(*args).assert_outcomes(passed=2)
+    # The accepted baseline gates the next run; wide minimum effects keep a shared runner's toy timings (a spread
+    # from three 10 ms runs) from deciding this test, which is about the mechanics.
+    toy(*args, "--optbench-tolerance=speedup_rel=0.9", "--optbench-tolerance=latency_rel=0.9").assert_outcomes(passed=2)
 
 
 def test_contract_failure_not_accepted_fails_the_case(toy, pytester):

@@ -1,5 +1,6 @@
 """Optimization techniques; importing this package registers every config, its ``apply`` and its presets."""
 
+from harness.search import ort_int8  # noqa: F401 - registers the searched int8 config and its preset
 from harness.techniques import (  # noqa: F401 - imported to register
     augmentation,
     chain,
@@ -10,6 +11,7 @@ from harness.techniques import (  # noqa: F401 - imported to register
     pruning,
     quantization,
     reference,
+    tuning,
 )
 from harness.techniques.base import (
     PRESETS,

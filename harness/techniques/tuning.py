@@ -1,0 +1,308 @@
+"""Hyperparameter tuning with Optuna: a TPE study over a model's declared search space, pruned from the training
+loop's per-epoch validation figures, against the zoo's default recipe and a random search at the same budget.
+
+Each seed runs a whole study (sampler and training seeded alike) on the validation split only; its best setting
+is then trained and judged on the test split, paired over seeds with the default recipe and with the best setting
+of a random-sampler study. Study results are cached by a key that includes this code (or kept in the Optuna
+storage the run names, where several workers may share them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import optuna
+import torch
+from torch import nn
+
+from harness import training as training_loop
+from harness.artifact import Artifact, ArtifactKind, Precision, weights_digest
+from harness.cache import make_key, source_hash
+from harness.config import require_choice, require_int
+from harness.errors import CacheError, ConfigError, TechniqueError
+from harness.gate import Expectation
+from harness.search import storage as search_storage
+from harness.search.space import Space, signature, suggest, validate_space
+from harness.techniques.base import Context, register_preset, register_technique
+from harness.techniques.training import (
+    CONTROL_ARM,
+    TECHNIQUE_ARM,
+    Arm,
+    ArmResult,
+    TrainingConfig,
+    TrainingOutcome,
+    train_arm,
+)
+from harness.training import Hook, TrainingStats, fit
+from model_zoo.datasets import splits_fingerprint
+from model_zoo.reference import Reference
+from model_zoo.spec import ModelSpec, TrainRecipe
+
+logger = logging.getLogger(__name__)
+
+RANDOM_ARM = "random"
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("median", "successive_halving", "none")
+RECIPE_PARAMS = ("lr", "weight_decay", "batch_size")
+STUDY_NAMESPACE = "studies"
+# Validation accuracy on a hundred items ties often; the validation cross-entropy, scaled so that it never
+# outweighs one item (loss < 8), breaks the ties towards the better-calibrated setting.
+TIE_BREAK = 1e-3
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is noise in a benchmark run
+
+
+class ReportToTrial(Hook):
+    """Report each epoch's validation quality to the Optuna trial and stop training once the pruner says so."""
+
+    name = "optuna_pruning"
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+        self.pruned = False
+
+    def end_epoch(self, epoch: int, stats: TrainingStats, model: nn.Module) -> bool:
+        self.trial.report(score(stats), epoch)
+        self.pruned = self.trial.should_prune()
+        return self.pruned
+
+
+def score(stats: TrainingStats) -> float:
+    """What a trial maximizes: the last epoch's validation quality, ties broken by validation loss (0 if NaN)."""
+    quality = stats.val_quality[-1] if stats.val_quality else math.nan
+    loss = stats.val_loss[-1] if stats.val_loss else math.nan
+    if not math.isfinite(quality):
+        return 0.0
+    return quality - TIE_BREAK * min(loss, 8.0) if math.isfinite(loss) else quality
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=3)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, epochs // 3))
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, epochs // 4), reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def variant(spec: ModelSpec, params: dict[str, Any]) -> tuple[Callable[[], nn.Module], TrainRecipe]:
+    """The model builder and recipe a point of the search space stands for (unsearched fields: the zoo's)."""
+    assert spec.recipe is not None
+    recipe = dataclasses.replace(spec.recipe, **{k: params[k] for k in RECIPE_PARAMS if k in params})
+    if "width" in params:
+        if spec.build_variant is None:
+            raise ConfigError(f"{spec.name} declares `width` in its search space but no `build_variant`")
+        return functools.partial(spec.build_variant, width=params["width"]), recipe
+    return spec.build, recipe
+
+
+@dataclasses.dataclass(frozen=True)
+class TuningConfig(TrainingConfig):
+    """Tune ``params`` (dimensions of the model's declared ``search_space``; empty: all of them) with ``n_trials``
+    trials of a TPE study per seed, pruned by ``pruner``; controls: the default recipe and a random study.
+
+    ``space`` overrides the model's declaration (the same format, :mod:`harness.search.space`), as pairs.
+    Contract: the tuned setting's test quality >= the default's and >= the random search's, mean over seeds.
+    """
+
+    n_trials: int = 8
+    pruner: str = "median"
+    params: tuple[str, ...] = ()
+    space: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    technique: ClassVar[str] = "tuning"
+
+    def validate(self) -> None:
+        super().validate()
+        require_int("n_trials", self.n_trials, 1)
+        require_choice("pruner", self.pruner, PRUNERS)
+        if self.space:
+            validate_space(dict(self.space), "space")
+
+    def not_applicable(self, spec: ModelSpec) -> str | None:
+        reason = super().not_applicable(spec)
+        if reason is None and spec.search_space is None and not self.space:
+            return f"{spec.name} declares no search space"
+        return reason
+
+    def search_space(self, spec: ModelSpec) -> Space:
+        """The space searched for ``spec``: the config's own, else the model's, cut to ``params``."""
+        space = dict(self.space) if self.space else dict(spec.search_space or {})
+        if self.params:
+            unknown = [p for p in self.params if p not in space]
+            if unknown:
+                raise ConfigError(f"`params` names {', '.join(unknown)}, not in {spec.name}'s search space "
+                                  f"({', '.join(space) or 'empty'})")
+            space = {p: space[p] for p in self.params}
+        validate_space(space, f"{spec.name}.search_space")
+        return space
+
+    def arms(self, reference: Reference, ctx: Context) -> dict[str, Arm]:
+        raise TechniqueError("tuning trains one recipe per seed (the study's best): use apply_tuning")
+
+    def expectations(self) -> list[Expectation]:
+        return [
+            Expectation("tuned_vs_default", "training.effect.mean", ">=", 0.0),
+            Expectation("tuned_vs_random", "training.vs_random.mean", ">=", 0.0),
+        ]
+
+
+def study_key(reference: Reference, config: TuningConfig, space: Space, sampler: str, seed: int) -> str:
+    spec = reference.spec
+    settings = {"n_trials": config.n_trials, "pruner": config.pruner, "space": signature(space)}
+    build = spec.build_variant or spec.build
+    return make_key("study", settings, sampler, seed, spec.name, spec.recipe.to_dict() if spec.recipe else None,
+                    splits_fingerprint(reference.splits), source_hash(sys.modules[__name__]),
+                    source_hash(training_loop), source_hash(build), torch.__version__)
+
+
+def run_study(reference: Reference, config: TuningConfig, sampler: str, seed: int, *,
+              url: str | None = None, study_name: str | None = None,
+              callbacks: tuple[Callable[[optuna.Study, optuna.trial.FrozenTrial], None], ...] = ()) -> dict[str, Any]:
+    """Run one study (``n_trials`` finished trials in all, counting those already in a shared storage) and return
+    its JSON-able result: best value and params, trials run and pruned, wall time and the history."""
+    spec = reference.spec
+    search_space = config.search_space(spec)
+    name = study_name or f"{spec.name}-{config.name}-{sampler}-seed{seed}"
+    study = search_storage.open_study(
+        name, url, signature(search_space), sampler=make_sampler(sampler, seed),
+        pruner=make_pruner(config.pruner, spec.recipe.epochs if spec.recipe else 1),
+    )
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial, search_space)
+        build, recipe = variant(spec, params)
+        hook = ReportToTrial(trial)
+        _, stats = fit(build, dataclasses.replace(recipe, seed=seed), reference.splits, [hook],
+                       label=f"{name}/trial {trial.number}")
+        trial.set_user_attr("epochs_run", stats.epochs_run)
+        if hook.pruned:
+            raise optuna.TrialPruned()
+        return score(stats)
+
+    started = time.perf_counter()
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    remaining = config.n_trials - len(study.get_trials(deepcopy=False, states=finished))
+    if remaining > 0:
+        # Workers sharing a study stop once it holds ``n_trials`` finished trials, whoever ran them.
+        stop = optuna.study.MaxTrialsCallback(config.n_trials, states=finished)
+        study.optimize(objective, n_trials=remaining, callbacks=[stop, *callbacks], catch=())
+    return study_result(study, time.perf_counter() - started)
+
+
+def study_result(study: optuna.Study, wall_s: float) -> dict[str, Any]:
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise TechniqueError(f"study {study.study_name!r}: every trial was pruned or failed; nothing to tune from")
+    best = study.best_trial
+    return {
+        "study": study.study_name,
+        "best_value": float(best.value),
+        "best_params": dict(best.params),
+        "best_trial": best.number,
+        "n_trials": len(trials),
+        "n_pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in trials),
+        "epochs_run": sum(int(t.user_attrs.get("epochs_run", 0)) for t in trials),
+        "wall_s": wall_s,
+        "history": [{"trial": t.number, "value": t.value if t.value is None else float(t.value),
+                     "state": t.state.name.lower(), "params": dict(t.params)} for t in trials],
+    }
+
+
+def cached_study(reference: Reference, config: TuningConfig, sampler: str, seed: int, ctx: Context,
+                 ) -> dict[str, Any]:
+    """A study's result from the cache, run now if missing — or, with a storage configured, run in that storage."""
+    settings = search_storage.settings()
+    if settings.url is not None:
+        name = f"{settings.study_prefix}-{reference.spec.name}-{config.name}-{sampler}-seed{seed}"
+        return run_study(reference, config, sampler, seed, url=settings.url, study_name=name)
+    space = config.search_space(reference.spec)
+    path = ctx.cache.path(STUDY_NAMESPACE, study_key(reference, config, space, sampler, seed), ".json")
+    loaded: list[dict[str, Any]] = []
+
+    def create(tmp: Path) -> None:
+        tmp.write_text(json.dumps(run_study(reference, config, sampler, seed)))
+
+    def validate(candidate: Path) -> None:
+        data = json.loads(candidate.read_text())
+        if not isinstance(data, dict) or not isinstance(data.get("best_params"), dict):
+            raise CacheError(f"{candidate} does not hold a study result")
+        loaded[:] = [data]
+
+    ctx.cache.get_or_create(path, create, validate)
+    return loaded[-1]
+
+
+def _arm(reference: Reference, params: dict[str, Any]) -> Arm:
+    build, recipe = variant(reference.spec, params)
+    return Arm(build, recipe, reference.splits, key={"width": params.get("width")})
+
+
+def train_tuning_arms(reference: Reference, config: TuningConfig, ctx: Context,
+                      ) -> tuple[TrainingOutcome, dict[str, list[dict[str, Any]]]]:
+    """Run (or load) both studies per seed, then train and test each seed's tuned, random-best and default arm."""
+    studies = {s: [cached_study(reference, config, s, seed, ctx) for seed in config.seeds] for s in SAMPLERS}
+    per_seed = {TECHNIQUE_ARM: [_arm(reference, r["best_params"]) for r in studies["tpe"]],
+                RANDOM_ARM: [_arm(reference, r["best_params"]) for r in studies["random"]],
+                CONTROL_ARM: [_arm(reference, {}) for _ in config.seeds]}
+    results: dict[str, ArmResult] = {}
+    modules: dict[str, list[nn.Module]] = {}
+    for name, arms in per_seed.items():
+        trained = [train_arm(reference, config, name, arm, seed, ctx) for arm, seed in zip(arms, config.seeds,
+                                                                                            strict=True)]
+        modules[name] = [m for m, _, _ in trained]
+        results[name] = ArmResult(tuple(config.seeds), [q for _, _, q in trained], [s for _, s, _ in trained])
+    outcome = TrainingOutcome(results, modules)
+    outcome.summary = summarize(studies)
+    return outcome, studies
+
+
+def summarize(studies: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+    """Per sampler: mean best validation value, trials run and pruned, and study wall time (a cached study keeps
+    the time it took when it ran)."""
+    out: dict[str, float] = {}
+    for sampler, results in studies.items():
+        n = len(results)
+        out[f"{sampler}.best_val"] = sum(r["best_value"] for r in results) / n
+        out[f"{sampler}.trials"] = sum(r["n_trials"] for r in results) / n
+        out[f"{sampler}.pruned"] = sum(r["n_pruned"] for r in results) / n
+        out[f"{sampler}.wall_s"] = sum(r["wall_s"] for r in results) / n
+    return out
+
+
+_MEMO: dict[str, tuple[TrainingOutcome, dict[str, Any], str]] = {}
+
+
+@register_technique(TuningConfig)
+def apply_tuning(reference: Reference, config: TuningConfig, ctx: Context) -> Artifact:
+    """The tuned arm's first-seed model, with every arm's figures and the studies' histories for the report."""
+    memo_key = make_key(config.to_dict(), reference.key, str(ctx.cache.root), search_storage.settings().url)
+    if memo_key not in _MEMO:
+        outcome, studies = train_tuning_arms(reference, config, ctx)
+        details = {"search": {"studies": {s: [{k: v for k, v in r.items()} for r in rs]
+                                          for s, rs in studies.items()},
+                              "history": studies["tpe"][0]["history"],
+                              "best_params": [r["best_params"] for r in studies["tpe"]]}}
+        _MEMO[memo_key] = (outcome, details, weights_digest(outcome.modules[TECHNIQUE_ARM][0]))
+    outcome, details, digest = _MEMO[memo_key]
+    return Artifact(
+        ArtifactKind.TORCH_MODULE, Precision.FP32, key=make_key("tuned", memo_key, digest),
+        module=outcome.modules[TECHNIQUE_ARM][0], training=outcome.to_dict(), weights=digest, details=details,
+    )
+
+
+SUITE = "tuning"
+register_preset(SUITE, TuningConfig(name="tuning_tpe", models=("cancer_mlp",), n_trials=8))
