@@ -209,7 +209,10 @@ def median_interval(samples: Sequence[float], confidence: float = 0.95, resample
         return median, median, median
     res = stats.bootstrap((data,), np.median, confidence_level=confidence, n_resamples=resamples,
                           method="percentile", vectorized=True, rng=np.random.default_rng(seed))
-    return median, float(res.confidence_interval.low), float(res.confidence_interval.high)
+    # Percentile interpolation can land an ulp outside the samples; an interval of the median never does.
+    low, high = (float(np.clip(v, data.min(), data.max())) for v in (res.confidence_interval.low,
+                                                                      res.confidence_interval.high))
+    return median, low, high
 
 
 def relative_spread(values: Sequence[float]) -> float:
