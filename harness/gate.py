@@ -244,6 +244,18 @@ def _absent(value: float | None) -> bool:
     return value is None or math.isnan(value)
 
 
+def _figures(case_id: str, name: str, metric: str, metrics: Mapping[str, float | None],
+             basis: Basis) -> tuple[float, float] | Verdict | None:
+    """(current, baseline) of ``metric``; None when the baseline has no such figure (nothing to judge), a failed
+    verdict when the baseline has it and the run does not."""
+    current, base = metrics.get(metric), basis.metrics.get(metric)
+    if base is None or _absent(base):
+        return None
+    if current is None or _absent(current):
+        return _missing(case_id, name, metric, base)
+    return current, base
+
+
 @dataclasses.dataclass(frozen=True)
 class QualityCheck:
     """Quality may drop by ``quality_abs``; judged on one of three bases (:class:`QualityBasis`): tightly when the
@@ -256,13 +268,10 @@ class QualityCheck:
     scope: Scope = Scope.ANYWHERE
 
     def judge(self, case_id: str, metrics: Mapping[str, float | None], basis: Basis) -> Verdict | None:
-        current, base = metrics.get(self.metric), basis.metrics.get(self.metric)
-        if _absent(base):
-            return None
-        assert base is not None
-        if _absent(current):
-            return _missing(case_id, self.name, self.metric, base)
-        assert current is not None
+        pair = _figures(case_id, self.name, self.metric, metrics, basis)
+        if not isinstance(pair, tuple):
+            return pair
+        current, base = pair
         q, tol, note = basis.quality, basis.tolerances.quality_abs, ""
         if q.basis is QualityBasis.OTHER_CHOICES:
             return Verdict(case_id, self.name, "baseline", self.metric, Status.SKIP, current, base, tol,
@@ -293,13 +302,10 @@ class SizeCheck:
     scope: Scope = Scope.ANYWHERE
 
     def judge(self, case_id: str, metrics: Mapping[str, float | None], basis: Basis) -> Verdict | None:
-        current, base = metrics.get(self.metric), basis.metrics.get(self.metric)
-        if _absent(base):
-            return None
-        assert base is not None
-        if _absent(current):
-            return _missing(case_id, self.name, self.metric, base)
-        assert current is not None
+        pair = _figures(case_id, self.name, self.metric, metrics, basis)
+        if not isinstance(pair, tuple):
+            return pair
+        current, base = pair
         tol = basis.tolerances.size_rel
         bound = base * (1 + tol)
         if current <= bound:
