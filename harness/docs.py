@@ -17,6 +17,7 @@ import jinja2
 
 from harness import env
 from harness.errors import OptbenchError
+from harness.report import units
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ("latency.p50_s", "speedup", "size_bytes", "quality.value", "quality.retention")
@@ -52,18 +53,11 @@ class DocsError(OptbenchError):
 
 
 def _ms(x: float | None) -> str:
-    if x is None:
-        return ""
-    return f"{x * 1e3:.3f} ms" if x < 0.01 else f"{x * 1e3:.1f} ms"
+    return units.milliseconds(x, empty="")
 
 
 def _size(n: float | None) -> str:
-    if n is None:
-        return ""
-    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n:.0f} B"
+    return units.byte_size(n, empty="")
 
 
 def _num(x: float | None, spec: str) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 from harness import env
 from harness.gate import BASELINE_CHECKS, QualityBasis
-from harness.report import training_table
+from harness.report import training_table, units
 from harness.result import RunResult
 
 # p50 b1: median latency at batch 1; speedup: vs the fp32 reference on the same backend, timed interleaved;
@@ -19,19 +19,7 @@ COLUMNS = ("case", "p50 b1", "speedup", "thr", "thrpt/s", "peak mem", "Δ mem", 
 SHORT_METRIC = {"accuracy": "acc", "cosine_to_reference": "cos"}  # cos: mean cosine to the fp32 embeddings
 
 
-def _ms(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds * 1e3:.3f} ms" if seconds < 0.01 else f"{seconds * 1e3:.1f} ms"
-
-
-def _bytes(n: float | None) -> str:
-    if n is None:
-        return "-"
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(n) >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n:.0f} B"
+_ms, _bytes = units.milliseconds, units.byte_size
 
 
 def _num(x: float | None, fmt: str) -> str:
