@@ -25,6 +25,7 @@ from harness import training as training_loop
 from harness.artifact import Artifact, ArtifactKind, Precision, weights_digest
 from harness.cache import make_key, source_hash
 from harness.errors import CacheError, ConfigError, TechniqueError
+from harness.gate import Expectation
 from harness.metrics.seeds import PairedDifference, Spread
 from harness.techniques.base import Context, TechniqueConfig
 from harness.training import Hook, TrainingStats, accuracy, fit, reproducible
@@ -177,7 +178,7 @@ class TrainingConfig(TechniqueConfig):
         """Technique-specific figures (epochs saved, divergence rate...), exposed as ``training.<key>``."""
         return {}
 
-    def expectations(self) -> list:
+    def expectations(self) -> list[Expectation]:
         """Training techniques judge their effect, not retention of the reference's quality: override."""
         return []
 
