@@ -98,8 +98,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"intra-op threads for every backend (default: {DEFAULT_THREADS}, the most repeatable; this machine has "
              f"{_cpus_available()} CPUs available). Speed is gated only against baselines taken with the same count")
     add("--optbench-tolerance", metavar="NAME=VALUE", action="append", default=[],
-        help="override a gate tolerance, repeatable: quality_abs (0.005), size_rel (0.02), speedup_rel (0.10) "
-             "and latency_rel (0.10; off turns it off): minimum effects of the calibrated speed thresholds, "
+        help="override a gate tolerance, repeatable: quality_abs (0.005), size_rel (0.02), speedup_rel (0.30) "
+             "and latency_rel (0.30; off turns it off): minimum effects of the calibrated speed thresholds, "
              "spread_k (3), uncalibrated_rel (0.35), detect_rel (0.20); see docs/gate.md")
     add("--optbench-throughput-time", metavar="SECONDS", type=_positive_float, default=0.3,
         help="time spent timing the throughput batch per case (default: 0.3)")

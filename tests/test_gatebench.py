@@ -31,7 +31,7 @@ def test_table_names_k_conditions_and_rules():
     fails[bench.case_id]["opt +20%"]["optbench"] = 2
     result = {"fails": fails, "runs_failed": {c: dict.fromkeys(gatebench.RULES, 0) for c in gatebench.CONDITIONS},
               "retries": 0}
-    lines = gatebench.render([bench], result, 2, Tolerances(), 12.0)
+    lines = gatebench.render([bench], result, 2, Tolerances(speedup_rel=0.10, latency_rel=0.10), 12.0)
     assert lines[0].startswith("gatebench: K=2 trials per condition, 1 cases") and "took 12 s" in lines[0]
     row = next(line for line in lines if line.strip().startswith("m-int8-ort"))
     assert "10%/35%" in row and "100%|0%|0%" in row
