@@ -22,19 +22,12 @@ from harness.gate import Expectation
 from harness.metrics.quality import Accuracy
 from harness.techniques import base as tbase
 from harness.techniques.base import Context, Reference, TechniqueConfig
-from model_zoo.spec import MODELS, ModelSpec, Split, Splits, Task, TrainRecipe
-from tests.toy_models import MLP
+from model_zoo.spec import MODELS, ModelSpec, Splits, Task, TrainRecipe
+from tests.toy_models import MLP, labelled_splits
 
 
 def _data() -> Splits:
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(160, 4, generator=g)
-    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long().numpy()
-
-    def split(a: int, b: int) -> Split:
-        return Split((x[a:b],), y[a:b])
-
-    return Splits(split(0, 96), split(96, 128), split(128, 160))
+    return labelled_splits(96, 32, 32)
 
 
 def _examples(batch: int) -> tuple[torch.Tensor, ...]:

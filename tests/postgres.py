@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import unavailable
+
 
 def _bindir() -> Path | None:
     pg_config = shutil.which("pg_config")
@@ -47,9 +49,7 @@ def _as_server_user(cmd: list[str]) -> list[str]:
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"PostgreSQL is required in CI but {reason}; .ci/run installs the Debian postgresql package")
-    pytest.skip(f"no PostgreSQL server here: {reason}")
+    unavailable("a PostgreSQL server", reason, ".ci/run installs the Debian postgresql package")
 
 
 @pytest.fixture(scope="session")

@@ -5,23 +5,19 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 from torch import nn
 
 from harness.artifact import weights_digest
 from harness.errors import ConfigError, HookError, ModelError
 from harness.training import Hook, TrainingStats, bucket_max, fit
 from model_zoo.spec import Split, Splits, TrainRecipe
-from tests.toy_models import MLP
+from tests.toy_models import MLP, labelled_splits
 
 RECIPE = TrainRecipe(epochs=4, lr=0.05, batch_size=16, seed=0)
 
 
-def toy_splits(n: int = 96, features: int = 4) -> Splits:
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(n + 64, features, generator=g)
-    y = (x[:, 0] > 0).long().numpy()
-    return Splits(Split((x[:n],), y[:n]), Split((x[n : n + 32],), y[n : n + 32]), Split((x[n + 32 :],), y[n + 32 :]))
+def toy_splits() -> Splits:
+    return labelled_splits(96, 32, 32)
 
 
 def build() -> nn.Module:

@@ -7,6 +7,19 @@ import itertools
 import torch
 from torch import nn
 
+from model_zoo.spec import Split, Splits
+
+
+def labelled_splits(train: int, val: int, test: int, features: int = 4) -> Splits:
+    """A learnable toy task in that order of rows: seeded Gaussian features, class ``x0 + 0.5·x1 > 0``."""
+    x = torch.randn(train + val + test, features, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long().numpy()
+
+    def split(a: int, b: int) -> Split:
+        return Split((x[a:b],), y[a:b])
+
+    return Splits(split(0, train), split(train, train + val), split(train + val, train + val + test))
+
 
 class MLP(nn.Module):
     """Linear layers of the given widths with ReLU between them (``MLP(8, 32, 4)``: 8 → 32 → 4)."""

@@ -3,7 +3,6 @@ the summary's counts those of the run record, names holding HTML shown as text; 
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,15 +14,14 @@ from harness.report import html
 from harness.result import RunResult
 from tests.report import records
 from tests.report.test_html import XSS, xss_run
+from tests.services import unavailable
 
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                "--no-first-run", "--disable-dev-shm-usage"]
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"a browser is required in CI but {reason}; .ci/run installs Debian's chromium package")
-    pytest.skip(f"no headless browser here: {reason}")
+    unavailable("a headless browser", reason, ".ci/run installs Debian's chromium package")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from harness.cache import Cache
 from harness.metrics.quality import Accuracy, EmbeddingFidelity
 from harness.techniques.base import Context, Reference
 from model_zoo.spec import Inputs, ModelSpec, Split, Splits, Task, TrainRecipe
-from tests.toy_models import MLP, TinyEmbedder
+from tests.toy_models import MLP, TinyEmbedder, labelled_splits
 
 
 def TinyMLP() -> MLP:
@@ -79,14 +79,7 @@ def tctx(tmp_path_factory: pytest.TempPathFactory) -> Context:
 
 
 def _labelled_data() -> Splits:
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(200, 4, generator=g)
-    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long().numpy()
-
-    def split(a: int, b: int) -> Split:
-        return Split((x[a:b],), y[a:b])
-
-    return Splits(split(0, 120), split(120, 160), split(160, 200))
+    return labelled_splits(120, 40, 40)
 
 
 def trainable_reference(recipe: TrainRecipe | None = None) -> Reference:
