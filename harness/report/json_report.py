@@ -17,8 +17,8 @@ def write_run(result: RunResult, directory: Path) -> Path:
     directory = Path(directory)
     path, n = directory / f"run-{stamp}.json", 1
     while path.exists():  # two runs started in the same second: never overwrite the first one's record
-        n += 1
-        path = directory / f"run-{stamp}-{n}.json"
+        n += 1  # "_" sorts after ".", and the padded count sorts by number: name order stays start order
+        path = directory / f"run-{stamp}_{n:03d}.json"
     text = json.dumps(result.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n"
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
