@@ -71,7 +71,7 @@ class Outcome:
 
     @property
     def retry(self) -> bool:
-        """A failure the gate is not sure of yet (a speed interval crossing its limit): worth a second look."""
+        """A failure of speed figures only, not yet confirmed by more interleaved blocks: worth a second look."""
         failed = [v for v in self.verdicts if v.status is Status.FAIL]
         return self.status is Status.FAIL and bool(failed) and all(v.retry for v in failed)
 
@@ -153,6 +153,8 @@ class OptbenchSession:
                     lambda: self.judge(case, measuring.record(ref_record)), lambda o: o.retry, measuring.pair_more,
                     MAX_RETRIES)
                 outcome.retries, record = retries, outcome.record
+                if retries and outcome.status is Status.FAIL:
+                    outcome.message += f" (still beyond after {retries} more interleaved block(s), pooled)"
                 if case.is_reference:  # another suite's reference of the same model and backend is replaced
                     self._ref_runners.adopt(case.model, case.backend, measuring.release())
         except OptbenchError as exc:

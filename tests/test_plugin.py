@@ -237,6 +237,26 @@ def test_a_slower_change_fails_on_its_interleaved_speedup(toy, monkeypatch):
     ])
 
 
+def test_a_speed_failure_is_measured_again_before_it_stands(toy, pytester):
+    """Only speed fails (the baseline's speedup is ten times today's): the session takes two more interleaved blocks,
+    pools them, and the failure that still holds says so."""
+    args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-configs=gentle")
+    toy(*args, "--optbench-update-baselines").assert_outcomes(passed=2)
+    first = json.loads(sorted((pytester.path / "results").glob("run-*.json"))[-1].read_text())
+    path = baseline_file(pytester)
+    data = json.loads(path.read_text())
+    class_cases(data)["toy_mlp-gentle-torch_eager"]["metrics"]["speedup"] *= 10
+    path.write_text(json.dumps(data))
+    result = toy(*args)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*toy_mlp-gentle-torch_eager: speedup dropped beyond its threshold*"
+                                 "(still beyond after 2 more interleaved block(s), pooled)"])
+    run = json.loads(sorted((pytester.path / "results").glob("run-*.json"))[-1].read_text())
+    rounds = [next(c for c in r["cases"] if c["case_id"] == "toy_mlp-gentle-torch_eager")["record"]["paired"]["rounds"]
+              for r in (first, run)]
+    assert rounds[1] > 2 * rounds[0] * 0.8  # three blocks' rounds, pooled (blocks are time-bounded, so roughly)
+
+
 def test_a_renamed_proof_key_fails_the_run_naming_the_figure(toy, monkeypatch):
     args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-configs=gentle")
     toy(*args, "--optbench-update-baselines").assert_outcomes(passed=2)
