@@ -20,7 +20,6 @@ keep their old entry, as with ``--optbench-update-baselines``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 from harness import baselines, env
 from harness.errors import OptbenchError
 from harness.metrics.latency import relative_spread
-from harness.result import RUN_SCHEMA_VERSION
+from harness.result import RunResult
 
 SPEED_FIGURES = ("speedup", "latency.normalized")  # the figures whose spread calibrates the gate
 
@@ -39,14 +38,9 @@ class AcceptError(OptbenchError):
 
 
 def _load_run(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AcceptError(f"run record {path}: cannot be read as JSON ({exc})") from None
-    if not isinstance(data, dict) or data.get("schema_version") != RUN_SCHEMA_VERSION:
-        version = data.get("schema_version") if isinstance(data, dict) else None
-        raise AcceptError(f"run record {path}: schema_version {version!r}, expected {RUN_SCHEMA_VERSION}")
-    return data
+    """The parts of a run record accepting reads; an unreadable or foreign record raises RunRecordError naming it."""
+    run = RunResult.load(path)
+    return {"environment": run.environment, "cases": list(run.cases)}
 
 
 def _median(values: list[float | None]) -> float | None:

@@ -25,7 +25,8 @@ def _case(case_id: str, speedup: float, *, identity=None, contract="pass") -> di
 def _run(tmp_path: Path, name: str, cases: list[dict], environment=None) -> Path:
     path = tmp_path / f"run-{name}.json"
     path.write_text(json.dumps({"schema_version": RUN_SCHEMA_VERSION, "environment": environment or ENV,
-                                "cases": cases}))
+                                "started": "2026-01-01T00:00:00Z", "finished": "2026-01-01T00:01:00Z",
+                                "duration_s": 60.0, "cases": cases}))
     return path
 
 
@@ -90,8 +91,8 @@ def test_command_line_reports_a_bad_record_in_one_line(tmp_path, capsys):
     bad.write_text('{"schema_version": 1, "cases": [')
     assert accept.main([str(bad), "--baseline-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: run record {bad}: cannot be read as JSON") and err.count("\n") == 1
+    assert err.startswith(f"error: {bad}: not valid JSON (truncated or corrupt run record?)") and err.count("\n") == 1
     old = tmp_path / "run-old.json"
     old.write_text('{"schema_version": 99, "cases": []}')
     assert accept.main([str(old), "--baseline-dir", str(tmp_path)]) == 2
-    assert "schema_version 99, expected 1" in capsys.readouterr().err
+    assert f"{old}: unknown run record schema_version 99; this optbench reads version 1" in capsys.readouterr().err
