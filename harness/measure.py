@@ -6,7 +6,6 @@ Plain library code (no pytest): a notebook can call :func:`measure_case` with an
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,8 +31,6 @@ from harness.probe import make_probe
 from harness.record import Record
 from harness.techniques.base import Context, Reference, apply
 from harness.techniques.reference import REFERENCE
-
-logger = logging.getLogger(__name__)
 
 # Times a zero-argument call and returns per-call seconds (pytest-benchmark's fixture in a suite).
 Timer = Callable[[Callable[[], Any]], list[float]]

@@ -5,16 +5,12 @@ It has no convolutions, so techniques that target linear layers or tabular data 
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import nn
 
 from harness.metrics.quality import Accuracy
 from model_zoo.datasets import cancer_splits, take
 from model_zoo.spec import Inputs, ModelSpec, Splits, Task, TrainRecipe, register_model
-
-logger = logging.getLogger(__name__)
 
 NUM_FEATURES = 30
 NUM_CLASSES = 2

@@ -5,16 +5,12 @@ Small enough to train in seconds, so it serves as the default model for quick te
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import nn
 
 from harness.metrics.quality import Accuracy
 from model_zoo.datasets import digits_splits, take
 from model_zoo.spec import Inputs, ModelSpec, Splits, Task, TrainRecipe, register_model
-
-logger = logging.getLogger(__name__)
 
 NUM_CLASSES = 10
 

@@ -8,7 +8,6 @@ quantizes with ONNX Runtime without special cases.
 from __future__ import annotations
 
 import itertools
-import logging
 
 import torch
 from torch import nn
@@ -16,8 +15,6 @@ from torch import nn
 from harness.metrics.quality import Accuracy
 from model_zoo.datasets import digits_splits, take
 from model_zoo.spec import Inputs, ModelSpec, Splits, Task, TrainRecipe, register_model
-
-logger = logging.getLogger(__name__)
 
 IMAGE_SIZE = 32
 NUM_CLASSES = 10

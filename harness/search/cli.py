@@ -16,8 +16,6 @@ from harness.cache import Cache
 from harness.context import Context
 from harness.errors import OptbenchError
 
-logger = logging.getLogger(__name__)
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness search", description=__doc__)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import statistics
 import tempfile
 import time
@@ -37,8 +36,6 @@ from harness.techniques.quantization import (
     _reduce_range_choice,
     reference_onnx,
 )
-
-logger = logging.getLogger(__name__)
 
 LATENCY_RUNS = 30  # batch-1 runs per candidate, after 3 warm-up runs; the median is kept
 KINDS = ("query", "key", "value", "attn_out", "ffn_in", "ffn_out")  # weighted MatMuls of a BERT layer, in order

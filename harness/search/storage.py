@@ -5,7 +5,6 @@ it finishes)."""
 from __future__ import annotations
 
 import dataclasses
-import logging
 from typing import Any
 
 import optuna
@@ -14,8 +13,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from harness.errors import ConfigError, one_line
-
-logger = logging.getLogger(__name__)
 
 SPACE_ATTR = "optbench_search_space"
 

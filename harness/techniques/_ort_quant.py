@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,6 @@ from harness.onnx_export import FLOAT_COMPUTE_OPS, count_ops, is_int8_compute_op
 if TYPE_CHECKING:
     from model_zoo.spec import Inputs
 
-logger = logging.getLogger(__name__)
 
 STEPS_VERSION = 2  # part of every ORT-quantized file's cache key: bump when these steps change what they write
 CALIBRATION_BATCH = 16  # samples per calibration run: bounds memory, and part of a static model's cache key

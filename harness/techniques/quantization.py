@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import logging
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +29,6 @@ from harness.techniques.base import Context, Reference, TechniqueConfig, registe
 if TYPE_CHECKING:
     from model_zoo.spec import ModelSpec
 
-logger = logging.getLogger(__name__)
 
 SUITE = "quantization"
 INT8_TYPES = ("QInt8", "QUInt8")
@@ -243,7 +241,6 @@ class OrtStaticInt8Config(_OrtInt8Config):
         if self.op_types is not None:
             _require_op_types("op_types", self.op_types, None)
         require_range("percentile", self.percentile, 90.0, 100.0, low_open=True)
-
 
 
 @register_technique(OrtStaticInt8Config)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import logging
 import math
 import sys
 import time
@@ -46,8 +45,6 @@ from harness.training import Hook, TrainingStats, fit
 from model_zoo.datasets import splits_fingerprint
 from model_zoo.reference import Reference
 from model_zoo.spec import ModelSpec, TrainRecipe
-
-logger = logging.getLogger(__name__)
 
 RANDOM_ARM = "random"
 SAMPLERS = ("tpe", "random")
