@@ -29,6 +29,7 @@ import torch
 from harness import env
 from harness.cache import Cache, default_cache_dir
 from harness.case import Case, generate_cases
+from harness.errors import ConfigError
 from harness.gate import LATENCY, SPEEDUP, Basis, Scope, Status, Tolerances, with_second_look
 from harness.measure import CaseRun, ReferenceRunners, Settings, reference_outputs
 from harness.metrics.latency import (
@@ -188,11 +189,16 @@ def run(benches: list[Bench], trials: int, time_s: float, tolerances: Tolerances
     return {"fails": fails, "runs_failed": runs_failed, "retries": retries}
 
 
+def _pct(value: float | None) -> str:
+    return "off" if value is None else f"{value:.0%}"
+
+
 def render(benches: list[Bench], result: dict[str, Any], trials: int, tolerances: Tolerances,
            seconds: float) -> list[str]:
     e = env.capture(torch.get_num_threads())
     lines = [f"gatebench: K={trials} trials per condition, {len(benches)} cases, {env.describe(e)}; "
-             f"took {seconds:.0f} s ({result['retries']} second looks)",
+             f"took {seconds:.0f} s ({result['retries']} second looks); minimum effects: speedup "
+             f"{tolerances.speedup_rel:.0%}, latency {_pct(tolerances.latency_rel)}",
              "",
              "runs failed (a run = every case once), per condition:",
              f"  {'condition':<14}" + "".join(f"{r:>14}" for r in RULES)]
@@ -226,11 +232,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument("--tolerance", action="append", default=[], metavar="NAME=VALUE",
+                        help="as pytest's --optbench-tolerance, e.g. speedup_rel=0.1 to bench a tighter floor")
     args = parser.parse_args(argv)
     if args.trials < 1 or args.calibration < 2:
         parser.error("--trials must be >= 1 and --calibration >= 2 (a spread needs two runs)")
+    try:
+        tolerances = Tolerances.parse(args.tolerance)
+    except ConfigError as exc:
+        parser.error(str(exc))
     start = time.perf_counter()
-    tolerances = Tolerances()
     benches = prepare(args.cases.split(","), args.threads, Cache(args.cache_dir or default_cache_dir()),
                       args.calibration, args.time)
     result = run(benches, args.trials, args.time, tolerances, args.seed)

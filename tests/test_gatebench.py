@@ -33,6 +33,7 @@ def test_table_names_k_conditions_and_rules():
               "retries": 0}
     lines = gatebench.render([bench], result, 2, Tolerances(speedup_rel=0.10, latency_rel=0.10), 12.0)
     assert lines[0].startswith("gatebench: K=2 trials per condition, 1 cases") and "took 12 s" in lines[0]
+    assert lines[0].endswith("minimum effects: speedup 10%, latency 10%")
     row = next(line for line in lines if line.strip().startswith("m-int8-ort"))
     assert "10%/35%" in row and "100%|0%|0%" in row
 
@@ -40,3 +41,10 @@ def test_table_names_k_conditions_and_rules():
 def test_unknown_case_is_refused_naming_it(tmp_path):
     with pytest.raises(SystemExit, match=r"unknown case\(s\) nope"):
         gatebench.prepare(["nope"], 1, None, 2, 0.01)  # type: ignore[arg-type]
+
+
+def test_a_bad_tolerance_is_refused_in_one_line(capsys):
+    with pytest.raises(SystemExit):
+        gatebench.main(["--tolerance", "speedup=0.1"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "tolerance must be NAME=VALUE with NAME one of" in err and "'speedup=0.1'" in err
