@@ -83,7 +83,7 @@ class Tolerances:
     quality_abs: float = 0.005
     size_rel: float = 0.02
     speedup_rel: float = 0.30
-    latency_rel: float | None = 0.30
+    latency_rel: float | None = 0.60
     spread_k: float = 3.0
     uncalibrated_rel: float = 0.35
     detect_rel: float = 0.20

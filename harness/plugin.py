@@ -12,6 +12,9 @@ import pytest
 
 from harness.cache import default_cache_dir
 from harness.errors import BaselineError, ConfigError, RegistryError
+from harness.gate import Tolerances
+
+_TOL = Tolerances()  # the defaults, as the help text shows them
 
 SESSION_KEY = pytest.StashKey["Any"]()
 CASE_ARG = "optbench_case"
@@ -98,9 +101,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"intra-op threads for every backend (default: {DEFAULT_THREADS}, the most repeatable; this machine has "
              f"{_cpus_available()} CPUs available). Speed is gated only against baselines taken with the same count")
     add("--optbench-tolerance", metavar="NAME=VALUE", action="append", default=[],
-        help="override a gate tolerance, repeatable: quality_abs (0.005), size_rel (0.02), speedup_rel (0.30) "
-             "and latency_rel (0.30; off turns it off): minimum effects of the calibrated speed thresholds, "
-             "spread_k (3), uncalibrated_rel (0.35), detect_rel (0.20); see docs/gate.md")
+        help=f"override a gate tolerance, repeatable: quality_abs ({_TOL.quality_abs:g}), size_rel "
+             f"({_TOL.size_rel:g}), speedup_rel ({_TOL.speedup_rel:.2f}) and latency_rel ({_TOL.latency_rel:.2f}; "
+             f"off turns it off): minimum effects of the calibrated speed thresholds, spread_k ({_TOL.spread_k:g}), "
+             f"uncalibrated_rel ({_TOL.uncalibrated_rel:g}), detect_rel ({_TOL.detect_rel:g}); see docs/gate.md")
     add("--optbench-throughput-time", metavar="SECONDS", type=_positive_float, default=0.3,
         help="time spent timing the throughput batch per case (default: 0.3)")
     add("--optbench-report", metavar="PATH|off", type=_report_path, default=None,
@@ -133,7 +137,6 @@ def pytest_configure(config: pytest.Config) -> None:
     import harness.backends
     import harness.techniques  # noqa: F401 - registers techniques and presets
     from harness.backends.base import BACKENDS
-    from harness.gate import Tolerances
     from harness.session import OptbenchSession, Options
     from harness.techniques.base import PRESETS
     from model_zoo import MODELS, load_entry_point_models

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.gate import Tolerances
 from tests import plugin_toys
 
 SUITE = """
@@ -77,7 +78,9 @@ def test_options_are_listed_in_help(pytester):
     for option in ("--optbench-models=NAMES", "--optbench-update-baselines", "--optbench-threads=N",
                    "--optbench-tolerance=NAME=VALUE", "--optbench-cache-dir=DIR"):
         assert option in out
-    assert "speedup_rel (0.30)" in out and "--optbench-require-baseline-class" in out
+    defaults = Tolerances()
+    assert f"speedup_rel ({defaults.speedup_rel:.2f})" in out and f"latency_rel ({defaults.latency_rel:.2f};" in out
+    assert "--optbench-require-baseline-class" in out
 
 
 @pytest.mark.parametrize(
