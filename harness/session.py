@@ -153,8 +153,9 @@ class OptbenchSession:
                     lambda: self.judge(case, measuring.record(ref_record)), lambda o: o.retry, measuring.pair_more,
                     MAX_RETRIES)
                 outcome.retries, record = retries, outcome.record
-                if retries and outcome.status is Status.FAIL:
-                    outcome.message += f" (still beyond after {retries} more interleaved block(s), pooled)"
+                if retries and outcome.status is Status.FAIL:  # only speed lines can be left after a second look
+                    outcome.message = "\n".join(f"{line} (still beyond after {retries} more interleaved block(s), "
+                                                 "pooled)" for line in outcome.message.splitlines())
                 if case.is_reference:  # another suite's reference of the same model and backend is replaced
                     self._ref_runners.adopt(case.model, case.backend, measuring.release())
         except OptbenchError as exc:
