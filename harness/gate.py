@@ -324,9 +324,8 @@ class SpeedCheck:
     limit, FAIL when it lies beyond. A failure always asks for a second look (``retry``: more interleaved blocks,
     pooled, see session.judge) before it stands, even when the bootstrap 95 % interval of the median lies wholly
     beyond the limit: that interval covers the noise within one measurement, not a burst of load on a shared
-    runner that slows the whole block (a cold CI run failed a no-change case so, interval 39.0-42.9 against a limit
-    of 39.0, while the same case in another suite of the same run passed). A real slowdown stays beyond the limit
-    in the fresh blocks too."""
+    runner that slows the whole block (docs/gate.md has the CI run that failed so). A real slowdown stays beyond
+    the limit in the fresh blocks too."""
 
     name: str
     metric: str

@@ -257,7 +257,7 @@ def test_a_speed_failure_is_measured_again_before_it_stands(toy, pytester):
     run = json.loads(sorted((pytester.path / "results").glob("run-*.json"))[-1].read_text())
     rounds = [next(c for c in r["cases"] if c["case_id"] == "toy_mlp-gentle-torch_eager")["record"]["paired"]["rounds"]
               for r in (first, run)]
-    assert rounds[1] > 2 * rounds[0] * 0.8  # three blocks' rounds, pooled (blocks are time-bounded, so roughly)
+    assert rounds[1] >= 1.6 * rounds[0]  # three time-bounded blocks pooled: about three times one block's rounds
 
 
 def test_a_renamed_proof_key_fails_the_run_naming_the_figure(toy, monkeypatch):
