@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import html
 import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -25,6 +27,22 @@ def _round(value: Any) -> Any:
     return value
 
 
+_OWN_MARKUP = re.compile(r"&lt;(br|/?extra)&gt;")
+
+
+def _plotly_text(value: Any) -> Any:
+    """Plotly reads every string as a little HTML (``<b>``, ``<a href>``, ``<br>``) and decodes entities, so names
+    from the records (models, cases, machines) are escaped to show as written; only the ``<br>`` and ``<extra>``
+    the report writes itself stay markup."""
+    if isinstance(value, str):
+        return _OWN_MARKUP.sub(r"<\1>", html.escape(value, quote=False))
+    if isinstance(value, dict):
+        return {k: _plotly_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plotly_text(v) for v in value]
+    return value
+
+
 def figure(traces: Iterable[Any], title: str = "", height: int = 380, **layout: Any) -> dict[str, Any]:
     """A Plotly figure as a plain dict for the page's JSON: traces validated by plotly.graph_objects, the layout
     a plain dict (the page applies one shared template, :func:`template`, instead of one copy per figure)."""
@@ -36,7 +54,7 @@ def figure(traces: Iterable[Any], title: str = "", height: int = 380, **layout: 
             lay.setdefault(head, {})[rest] = {"text": value} if rest == "title" else value
         else:
             lay[key] = value
-    return _round({"data": [t.to_plotly_json() for t in traces], "layout": lay})
+    return _round(_plotly_text({"data": [t.to_plotly_json() for t in traces], "layout": lay}))
 
 
 @functools.cache

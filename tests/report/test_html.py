@@ -97,6 +97,42 @@ def test_html_in_names_is_escaped_as_text():
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
+IMG, BREAKOUT, SVG = "<img src=x onerror=alert(1)>", "</script><script>alert(1)</script>", "<svg onload=alert(1)>"
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def test_hostile_model_and_machine_names_reach_plotly_and_the_page_only_escaped():
+    """Every section renders models and a machine named with HTML. The page keeps its own three scripts and no
+    tag of theirs; the figures (titles, hover text, legends, axis labels) hold the names escaped, since Plotly
+    reads its strings as HTML (``<a href>``, ``<b>``) and decodes entities: the names then show as written."""
+    text = json.dumps(records.run(environment={**records.ENV, "cpu": SVG}))
+    data = json.loads(text.replace("digits_cnn", IMG).replace("cancer_mlp", BREAKOUT))
+    page = html.render([RunResult.from_dict(data)])
+    assert page.count("<script") == page.count("</script>") == 3
+    blob = page[page.index('id="optbench-figures">'):]
+    assert "<" not in blob[:blob.index("</script>")]  # the JSON escapes even the report's own <br>
+    assert not re.search(r"<(img|svg)\b", page, re.I)
+    for name in (IMG, BREAKOUT, SVG):
+        assert name not in page
+    strings = list(_strings(_figures(page)))
+    assert not [s for s in strings if re.search(r"<(?!br>|/?extra>)", s)]  # only the report's own markup
+    for name in (IMG, BREAKOUT, SVG):
+        escaped = name.replace("<", "&lt;").replace(">", "&gt;")
+        assert any(escaped in s for s in strings), name
+    titles = [f["layout"]["title"]["text"] for f in _figures(page)]
+    assert any(t.startswith("&lt;img src=x onerror=alert(1)&gt;: quality") for t in titles)
+
+
 def test_an_empty_run_says_so():
     page = html.render([RunResult.from_dict(records.run([]))])
     assert 'id="empty-run"' in page and "This run measured no cases" in page
