@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import math
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -236,13 +237,16 @@ def save(path: Path, baseline: BaselineFile) -> None:
 
 
 def merged(
-    old: BaselineFile | None, suite: str, environment: dict[str, Any], entries: dict[str, BaselineEntry]
+    old: BaselineFile | None, suite: str, environment: dict[str, Any], entries: dict[str, BaselineEntry],
+    drop: Iterable[str] = (),
 ) -> BaselineFile:
-    """The old baseline with ``entries`` replaced or added in ``environment``'s class only; other classes, and
-    this class's cases not run this time, are kept as they were."""
+    """The old baseline with ``entries`` replaced or added in ``environment``'s class only, and the stale case ids
+    ``drop`` removed from it; other classes, and this class's cases not run this time, are kept as they were."""
     classes = dict(old.classes) if old is not None else {}
     key = machine_class(environment)
     cases = dict(classes[key].cases) if key in classes else {}
+    for case_id in drop:
+        cases.pop(case_id, None)
     cases.update(entries)
     classes[key] = ClassBaseline(environment, cases, dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     return BaselineFile(suite, classes)

@@ -1,4 +1,5 @@
-"""Context: what techniques and backends may use besides their inputs — the on-disk cache and the thread count."""
+"""Context: what techniques and backends may use besides their inputs — the on-disk cache, the thread count and the
+training seeds' offset."""
 
 from __future__ import annotations
 
@@ -11,3 +12,6 @@ from harness.cache import Cache
 class Context:
     cache: Cache
     threads: int = 1
+    # Added to every training seed (references and training arms): other weights from the same recipe, as another
+    # machine's numerics give — to check that verdicts hold where the baselines' weights do not reproduce.
+    seed_offset: int = 0

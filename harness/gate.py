@@ -26,20 +26,42 @@ class Status(enum.StrEnum):
     PASS = "pass"
     FAIL = "fail"
     KNOWN = "known"  # a contract the accepted baseline already records as unmet: a finding, reported each run
+    INCONCLUSIVE = "inconclusive"  # a contract's interval holds its margin: undecided, shown, does not fail
     SKIP = "skip"  # a check not judged (other machine class, tolerance off); the reason says why
     NEW = "new"  # a case with no baseline, let through by --optbench-allow-new
     ERROR = "error"  # the case could not be measured
     SKIPPED = "skipped"  # the case was not run (backend unavailable, incompatible)
 
 
+Decision = Literal["point", "interval"]
+
+
 @dataclasses.dataclass(frozen=True)
 class Expectation:
-    """A contract: ``metric op threshold``, e.g. ``quality.retention >= 0.99``."""
+    """A contract: ``metric op threshold``, e.g. ``quality.retention >= 0.99``.
+
+    ``decision`` "point" judges the figure itself: for deterministic figures (sizes, op counts, sparsity, rates).
+    "interval" judges a noisy figure by its 95 % interval (``interval_keys``): met when the whole interval clears
+    the margin (superiority for ``> 0``, non-inferiority for ``>= -margin``), unmet when it lies wholly beyond,
+    else inconclusive — shown with how many more ``unit`` would decide it, never failing the run.
+    """
 
     name: str
     metric: str
     op: Op
     threshold: float
+    decision: Decision = "point"
+    unit: str = ""  # what the interval's n counts ("seeds", "test items", "rounds")
+    # A precondition: (metric, what it means). Where the metric is 0 or missing, the contract is not exercised on
+    # this model and is inconclusive, saying why (a diverging regime whose control does not diverge).
+    given: tuple[str, str] | None = None
+
+
+def interval_keys(metric: str) -> tuple[str, str, str]:
+    """The names of ``metric``'s interval bounds and count: ``training.effect.mean`` → ``training.effect.ci_low``,
+    ``.ci_high``, ``.n``; any other figure ``<metric>.ci_low`` and so on."""
+    base = metric.removesuffix(".mean")
+    return f"{base}.ci_low", f"{base}.ci_high", f"{base}.n"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +113,15 @@ class Tolerances:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if value is not None or f.name != "latency_rel":
+            if value is None and f.name == "latency_rel":
+                continue
+            if f.name == "spread_k":
                 require_range(f.name, value, 0.0, 10.0)
+            elif isinstance(value, int | float) and not isinstance(value, bool) and value >= 1:
+                # a percentage typed as a number (speedup_rel=10 for 10 %) would let a 4x slowdown pass
+                raise ConfigError(f"tolerance `{f.name}` is a fraction below 1 (0.1 for 10 %), got {value:g}")
+            else:
+                require_range(f.name, value, 0.0, 1.0, high_open=True)
 
     @classmethod
     def parse(cls, items: list[str]) -> Tolerances:
@@ -145,7 +174,8 @@ def check_contract(
     expectations: list[Expectation],
     accepted_failures: frozenset[str] = frozenset(),
 ) -> list[Verdict]:
-    """Judge each expectation; an unmet one that the baseline accepted is KNOWN, else FAIL."""
+    """Judge each expectation; an unmet one that the baseline accepted is KNOWN, else FAIL; an interval that holds
+    the margin is INCONCLUSIVE."""
     verdicts = []
     for exp in expectations:
         current = metrics.get(exp.metric)
@@ -155,6 +185,14 @@ def check_contract(
                         message=f"{case_id}: contract {exp.name} cannot be judged: {exp.metric} was not measured "
                                 f"(figures of this case: {_some(metrics)})")
             )
+            continue
+        if exp.given is not None and not metrics.get(exp.given[0]):
+            verdicts.append(Verdict(case_id, exp.name, "contract", exp.metric, Status.INCONCLUSIVE, current,
+                                    exp.threshold, message=f"{case_id}: contract {exp.name} inconclusive: not "
+                                                           f"exercised on this model ({exp.given[1]})"))
+            continue
+        if exp.decision == "interval":
+            verdicts.append(_judge_interval(case_id, exp, current, metrics, accepted_failures))
             continue
         if _holds(current, exp.op, exp.threshold):
             status, message = Status.PASS, ""
@@ -168,6 +206,57 @@ def check_contract(
         verdicts.append(Verdict(case_id, exp.name, "contract", exp.metric, status, current, exp.threshold,
                                 message=message))
     return verdicts
+
+
+def decide(low: float, high: float, op: Op, margin: float) -> Status:
+    """An interval against a margin: PASS when all of it satisfies ``op margin``, FAIL when none of it does."""
+    lower_bound = op in (">=", ">")
+    inner, outer = (low, high) if lower_bound else (high, low)
+    if _holds(inner, op, margin):
+        return Status.PASS
+    if not _holds(outer, op, margin):
+        return Status.FAIL
+    return Status.INCONCLUSIVE
+
+
+def needed(current: float, low: float, high: float, n: float | None, margin: float) -> int | None:
+    """About how many items (of what ``n`` counts) would shrink the interval enough to exclude ``margin``, at the
+    same effect and spread (the half-width falls with the square root of n); None when it never would."""
+    distance, half = abs(current - margin), (high - low) / 2
+    if n is None or not n > 0 or distance == 0 or not math.isfinite(half):
+        return None
+    return max(int(n) + 1, math.ceil(n * (half / distance) ** 2))
+
+
+def _judge_interval(case_id: str, exp: Expectation, current: float, metrics: Mapping[str, float | None],
+                    accepted_failures: frozenset[str]) -> Verdict:
+    low_key, high_key, n_key = interval_keys(exp.metric)
+    low, high, n = metrics.get(low_key), metrics.get(high_key), metrics.get(n_key)
+    interval = (low, high) if low is not None and high is not None and math.isfinite(low) and math.isfinite(high) \
+        else None
+    shown = f"{exp.metric} = {_fmt(current)}"
+    if interval is None:
+        status = Status.INCONCLUSIVE
+        message = (f"{case_id}: contract {exp.name} inconclusive: {shown} has no interval "
+                   f"({_fmt(n) if n is not None else 'too few'} {exp.unit or 'samples'}), expected {exp.op} "
+                   f"{_fmt(exp.threshold)}")
+        return Verdict(case_id, exp.name, "contract", exp.metric, status, current, exp.threshold, message=message)
+    status = decide(interval[0], interval[1], exp.op, exp.threshold)
+    where = f"{shown} (95 % interval {_fmt(interval[0])} to {_fmt(interval[1])}"
+    where += f", n = {_fmt(n)} {exp.unit})" if n is not None else ")"
+    message = ""
+    if status is Status.FAIL:
+        status = Status.KNOWN if exp.name in accepted_failures else Status.FAIL
+        message = (f"{case_id}: contract {exp.name} not met: {where} lies wholly beyond {exp.op} "
+                   f"{_fmt(exp.threshold)}" + (" (accepted in the baseline)" if status is Status.KNOWN else ""))
+    elif status is Status.INCONCLUSIVE:
+        more = needed(current, interval[0], interval[1], n, exp.threshold)
+        decide_note = (f"about {more} {exp.unit} would decide it" if more is not None
+                       else "no sample size decides it at this effect")
+        message = (f"{case_id}: contract {exp.name} inconclusive: {where} holds the margin {exp.op} "
+                   f"{_fmt(exp.threshold)}; {decide_note}")
+    return Verdict(case_id, exp.name, "contract", exp.metric, status, current, exp.threshold, message=message,
+                   interval=interval)
 
 
 class Scope(enum.StrEnum):

@@ -38,6 +38,23 @@ def _positive_int(value: str) -> int:
     return n
 
 
+def _non_negative_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value!r}")
+    return n
+
+
+def _accept_pattern(value: str) -> str:
+    if not value.strip() or any(c.isspace() for c in value):
+        raise argparse.ArgumentTypeError(f"expected CASE:CHECK (e.g. cancer_mlp-kd_t4_a0.9-*:beats_scratch) or a "
+                                         f"contract name, got {value!r}")
+    return value
+
+
 def _positive_float(value: str) -> float:
     try:
         x = float(value)
@@ -84,7 +101,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--optbench-backends", metavar="NAMES", type=_names, default=None,
         help="comma-separated backends to run (default: all registered)")
     add("--optbench-update-baselines", action="store_true", default=False,
-        help="accept this run: rewrite results/baselines/<suite>.json with its figures (default: off)")
+        help="accept this run: rewrite results/baselines/<suite>.json with its figures; a case with an unmet "
+             "contract is refused unless --optbench-accept-known names it (default: off)")
+    add("--optbench-accept-known", metavar="CASE:CHECK", action="append", default=[], type=_accept_pattern,
+        help="with --optbench-update-baselines, accept this unmet contract as a finding (reported as known every "
+             "run), repeatable; CASE may hold * wildcards, a bare CHECK matches it in every case (default: none)")
+    add("--optbench-seed-offset", metavar="N", type=_non_negative_int, default=0,
+        help="add N to every training seed (references and training arms): other weights from the same recipes, "
+             "as another machine's numerics give, to check that verdicts hold there (default: 0)")
     add("--optbench-require-baseline-class", action="store_true", default=False,
         help="fail a case whose baseline holds no entry of this machine class (default: off; speed is then not "
              "gated and the header says so)")
@@ -155,6 +179,13 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 f"--optbench-configs: unknown name {name!r}; expected one of: {', '.join(sorted(all_presets))}"
             )
+    threads = config.getoption("optbench_threads") or DEFAULT_THREADS
+    if threads > _cpus_available():
+        raise pytest.UsageError(f"--optbench-threads: {threads} is more than the {_cpus_available()} CPUs this process "
+                                "may use; threads beyond the cores only time contention")
+    if config.getoption("optbench_accept_known") and not config.getoption("optbench_update_baselines"):
+        raise pytest.UsageError("--optbench-accept-known accepts findings into a baseline: it needs "
+                                "--optbench-update-baselines")
     root = Path(config.rootpath)
     options = Options(
         models=models,
@@ -165,10 +196,12 @@ def pytest_configure(config: pytest.Config) -> None:
         baseline_dir=config.getoption("optbench_baseline_dir") or root / "results" / "baselines",
         results_dir=config.getoption("optbench_results_dir") or root / "results",
         cache_dir=config.getoption("optbench_cache_dir") or default_cache_dir(),
-        threads=config.getoption("optbench_threads") or DEFAULT_THREADS,
+        threads=threads,
         tolerances=tolerances,
         throughput_time_s=config.getoption("optbench_throughput_time"),
         require_baseline_class=config.getoption("optbench_require_baseline_class"),
+        accept_known=tuple(config.getoption("optbench_accept_known")),
+        seed_offset=config.getoption("optbench_seed_offset"),
     )
     config.stash[SESSION_KEY] = OptbenchSession(options)
     _configure_search(config)
@@ -179,6 +212,9 @@ def _configure_search(config: pytest.Config) -> None:
     url, study = config.getoption("optbench_optuna_storage"), config.getoption("optbench_optuna_study")
     if url is None and study is None:
         return
+    if url is None:
+        raise pytest.UsageError("--optbench-optuna-study names studies in a storage: give --optbench-optuna-storage "
+                                "URL too (without one, studies live in memory and their results in the cache)")
     from harness.search import storage
 
     try:
@@ -209,16 +245,36 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    suites = {item.callspec.params[CASE_ARG].suite for item in items if _case(item) is not None}
+    # A suite with no case is parametrized with an empty list, which pytest turns into one placeholder item: it is
+    # deselected, so such a suite runs nothing and the header says why.
+    empty = [item for item in items if _is_placeholder(item)]
+    if empty:
+        items[:] = [item for item in items if not _is_placeholder(item)]
+        config.hook.pytest_deselected(items=empty)
+    sess = _session(config)
     try:
-        _session(config).load_baselines(suites)
+        sess.load_baselines({case.suite for item in items if (case := _case(item)) is not None})
     except BaselineError as exc:
         raise pytest.UsageError(str(exc)) from None
+    sess.find_stale()
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    sess = config.stash.get(SESSION_KEY, None)
+    return [f"optbench: {line}" for line in sess.header_lines()] if sess is not None else []
+
+
+def _is_placeholder(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and CASE_ARG in callspec.params and _case(item) is None
 
 
 def _case(item: pytest.Item) -> Any:
+    from harness.case import Case
+
     callspec = getattr(item, "callspec", None)
-    return callspec.params.get(CASE_ARG) if callspec is not None else None
+    case = callspec.params.get(CASE_ARG) if callspec is not None else None
+    return case if isinstance(case, Case) else None
 
 
 @pytest.fixture

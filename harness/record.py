@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from harness.metrics.latency import LatencyStats, NormalizedLatency, PairedStats
+from harness.metrics.latency import LatencyStats, NormalizedLatency, PairedStats, median_interval
 from harness.metrics.memory import MemoryStats
 from harness.metrics.quality import QualityStats
 
@@ -58,8 +58,14 @@ class Record:
             "quality.ci_low": self.quality.ci_low,
             "quality.ci_high": self.quality.ci_high,
             "quality.retention": self.quality.retention,
+            "quality.retention.ci_low": self.quality.retention_low,
+            "quality.retention.ci_high": self.quality.retention_high,
+            "quality.retention.n": float(self.quality.n),
             "quality.agreement": self.quality.agreement,
         }
+        if self.paired is not None and self.paired.reference_s:
+            _, low, high = median_interval(self.paired.ratios())
+            out.update({"speedup.ci_low": low, "speedup.ci_high": high, "speedup.n": float(self.paired.rounds)})
         if self.memory.device_peak_bytes is not None:
             out["memory.device_peak_bytes"] = float(self.memory.device_peak_bytes)
         for key, value in self.quality.extra.items():

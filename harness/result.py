@@ -17,7 +17,7 @@ from typing import Any
 from harness.errors import OptbenchError
 
 RUN_SCHEMA_VERSION = 1
-STATUSES = ("pass", "fail", "known", "new", "error", "skipped")
+STATUSES = ("pass", "inconclusive", "fail", "known", "new", "error", "skipped")
 
 
 class RunRecordError(OptbenchError):
@@ -67,11 +67,15 @@ class RunResult:
     commit: str | None = None
     schema_version: int = RUN_SCHEMA_VERSION
     source: str = ""
+    # What the run said beside its cases: per suite and model what did not apply and why, suites with no case,
+    # stale baseline entries, findings accepted by --optbench-accept-known.
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON record (NaN/Inf as null)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "source"}
         out["cases"] = list(self.cases)
+        out["notes"] = list(self.notes)
         return clean(out)
 
     @classmethod
@@ -93,7 +97,7 @@ class RunResult:
         return cls(started=data["started"], finished=data["finished"], duration_s=float(data["duration_s"] or 0.0),
                    environment=data["environment"] or {}, options=data.get("options") or {},
                    baselines=data.get("baselines") or {}, cases=tuple(cases), commit=data.get("commit"),
-                   schema_version=version, source=source)
+                   schema_version=version, source=source, notes=tuple(str(n) for n in data.get("notes") or ()))
 
     @classmethod
     def load(cls, path: Path) -> RunResult:

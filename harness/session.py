@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import fnmatch
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import torch
 
 from harness import baselines, env
 from harness.cache import Cache
-from harness.case import Case, generate_cases
+from harness.case import Case, chosen_presets, generate_cases, not_applicable, summarize_reasons
 from harness.errors import ModelError, OptbenchError, one_line
 from harness.gate import (
     BASELINE_CHECKS,
@@ -31,8 +32,10 @@ from harness.record import Record
 from harness.report import json_report
 from harness.result import RunResult, clean
 from harness.techniques.base import Context, Reference
-from model_zoo import MODELS
+from model_zoo import MODELS, ModelSpec
 from model_zoo.training import load_reference
+from model_zoo.traits import Traits, traits_of
+from model_zoo.traits import unknown as unknown_traits
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +54,10 @@ class Options:
     tolerances: Tolerances
     throughput_time_s: float
     require_baseline_class: bool = False  # a run on a machine class with no baseline fails instead of gating less
+    # With update_baselines: unmet contracts accepted as findings, as fnmatch patterns of "case_id:check" (a bare
+    # check name matches it in every case). Anything else unmet is refused, and its case keeps its old entry.
+    accept_known: tuple[str, ...] = ()
+    seed_offset: int = 0  # added to every training seed (Context.seed_offset)
 
 
 # A case whose speed interval crosses its limit is re-measured this many times (one interleaved block each, pooled)
@@ -87,6 +94,12 @@ class OptbenchSession:
         self.started = dt.datetime.now(dt.UTC)
         self._references: dict[str, tuple[Reference, Any]] = {}
         self._model_errors: dict[str, str] = {}  # model → the one line its first failure gave
+        self._traits: dict[str, Traits] = {}  # model → its traits, found once per run (building the model)
+        self.not_applicable: dict[str, dict[str, dict[str, str]]] = {}  # suite → model → preset → reason
+        self.empty_suites: set[str] = set()  # suites collected with no case at all
+        self.generated: dict[str, set[str]] = {}  # suite → the case ids collection made
+        self.stale: dict[str, list[str]] = {}  # suite → baseline case ids this run's selection no longer makes
+        self.accepted_known: list[str] = []  # "case_id:check" accepted as findings by --optbench-accept-known
         self._threads_set = False
         # The fp32 reference runner of each (model, backend), kept open so every case is timed interleaved with it.
         self._ref_runners = ReferenceRunners(self.settings)
@@ -98,15 +111,68 @@ class OptbenchSession:
         self.finish_error = ""
 
     # -- collection -------------------------------------------------------------------------------------
+    def traits(self, spec: ModelSpec) -> Traits:
+        """``spec``'s traits, found once per run; a model that cannot be built or called fails here with one line
+        naming it (its cases then fail with that line)."""
+        if spec.name not in self._traits:
+            try:
+                self._traits[spec.name] = traits_of(spec)
+            except OptbenchError as exc:
+                self._model_errors.setdefault(spec.name, str(exc))
+                self._traits[spec.name] = unknown_traits(spec)
+        return self._traits[spec.name]
+
     def cases(self, suite: str) -> list[Case]:
+        """The suite's cases; what does not apply to a model is kept, per model, for the run's header."""
         o = self.options
-        return generate_cases(suite, o.models, o.configs, o.backends)
+        cases = generate_cases(suite, o.models, o.configs, o.backends, traits=self.traits)
+        self.not_applicable[suite] = not_applicable(suite, o.models, o.configs, traits=self.traits)
+        self.generated.setdefault(suite, set()).update(c.id for c in cases)
+        if not cases:
+            self.empty_suites.add(suite)
+        return cases
+
+    def header_lines(self) -> list[str]:
+        """What the run says before it starts: per (suite, model) what does not apply and why, suites with no case,
+        and baseline entries no case of this selection makes any more."""
+        lines = []
+        for suite in sorted(self.not_applicable):
+            total = len(chosen_presets(suite, self.options.configs))
+            for model, reasons in sorted(self.not_applicable[suite].items()):
+                lines.append(summarize_reasons(suite, model, reasons, total))
+        lines += [f"{suite}: no case to run (every model filtered out or not applicable)"
+                  for suite in sorted(self.empty_suites)]
+        for suite, ids in sorted(self.stale.items()):
+            lines.append(f"{suite}: {len(ids)} stale baseline entr{'y' if len(ids) == 1 else 'ies'} no case makes any "
+                         f"more: {', '.join(ids[:6])}{', ...' if len(ids) > 6 else ''} (removed by "
+                         "--optbench-update-baselines)")
+        return lines
 
     def load_baselines(self, suites: set[str]) -> None:
         """Read every collected suite's baseline up front: a corrupt file stops the run before any work."""
         for suite in sorted(suites):
             path = baselines.baseline_path(self.options.baseline_dir, suite)
             self.baselines[suite] = baselines.load(path)
+
+    def find_stale(self) -> None:
+        """Baseline entries of this machine class that no case of the selection makes any more (a renamed preset,
+        a removed model): reported, never silently passed. Only entries inside the selection (models, configs,
+        backends asked for) count; another class's entries are its own runners' to retire."""
+        for suite, ids in self.generated.items():
+            baseline = self.baselines.get(suite)
+            own = baseline.for_environment(self.environment) if baseline is not None else None
+            if own is None:
+                continue
+            stale = sorted(cid for cid in own.cases if cid not in ids and self._selected(cid))
+            if stale:
+                self.stale[suite] = stale
+
+    def _selected(self, case_id: str) -> bool:
+        o = self.options
+        model, _, rest = case_id.partition("-")
+        config, _, backend = rest.rpartition("-")
+        return ((not o.models or model in o.models) and (not o.configs or config in o.configs or config == "fp32")
+                and (not o.backends or backend in o.backends))
 
     # -- running ----------------------------------------------------------------------------------------
     def _set_threads(self) -> None:
@@ -124,7 +190,11 @@ class OptbenchSession:
             raise ModelError(self._model_errors[model])
         if model not in self._references:
             try:
-                ref = load_reference(MODELS.get(model), self.cache)
+                spec = MODELS.get(model)
+                if self.options.seed_offset and spec.recipe is not None:
+                    spec = dataclasses.replace(spec, recipe=dataclasses.replace(
+                        spec.recipe, seed=spec.recipe.seed + self.options.seed_offset))
+                ref = load_reference(spec, self.cache)
                 self._references[model] = (ref, reference_outputs(ref))
             except ModelError as exc:
                 self._model_errors[model] = str(exc)
@@ -138,7 +208,7 @@ class OptbenchSession:
             self._release_runners_except(case.model)
             ref, ref_out = self.reference(case.model)
             ref_outcome = self.outcomes.get(case.reference_key)
-            ctx = Context(self.cache, self.options.threads)
+            ctx = Context(self.cache, self.options.threads, self.options.seed_offset)
             ref_runner = None
             if not case.is_reference:
                 ref_runner = self._ref_runners.peek(case.model, case.backend)
@@ -189,12 +259,9 @@ class OptbenchSession:
                                        spread=entry.spread if same_class else {}, samples=record.samples())
         failed = [v.message for v in verdicts if v.status is Status.FAIL]
         known = [v.message for v in verdicts if v.status is Status.KNOWN]
+        undecided = [v.message for v in verdicts if v.status is Status.INCONCLUSIVE]
         if self.options.update_baselines:
-            # Accepting this run: baseline checks are reported, not enforced; an unmet contract is accepted as a
-            # finding and still shown as one ("known"), never as a plain pass.
-            unmet = [v for v in verdicts if v.source == "contract" and v.status in (Status.FAIL, Status.KNOWN)]
-            status = Status.KNOWN if unmet else Status.PASS
-            return Outcome(case, status, record, verdicts, "\n".join(failed + known))
+            return self._accepting(case, record, verdicts, failed, known, undecided)
         path = baselines.baseline_path(self.options.baseline_dir, case.suite)
         if entry is not None and not same_class and self.options.require_baseline_class:
             failed.append(f"{case.id}: no baseline of this machine class ({self.machine_class}) in {path}; speed "
@@ -210,8 +277,32 @@ class OptbenchSession:
                 "or run with --optbench-allow-new",
             )
         if known:
-            return Outcome(case, Status.KNOWN, record, verdicts, "\n".join(known))
+            return Outcome(case, Status.KNOWN, record, verdicts, "\n".join(known + undecided))
+        if undecided:
+            return Outcome(case, Status.INCONCLUSIVE, record, verdicts, "\n".join(undecided))
         return Outcome(case, Status.PASS, record, verdicts)
+
+    def _accepting(self, case: Case, record: Record, verdicts: list[Verdict], failed: list[str], known: list[str],
+                   undecided: list[str]) -> Outcome:
+        """Accepting this run: baseline checks are reported, not enforced. An unmet contract becomes a finding
+        ("known") only where the baseline already accepted it or ``accept_known`` names it; any other unmet
+        contract fails the case, which then keeps its old baseline entry."""
+        unmet = [v for v in verdicts if v.source == "contract" and v.status in (Status.FAIL, Status.KNOWN)]
+        refused = []
+        for v in unmet:
+            if v.status is Status.KNOWN:
+                continue
+            if any(fnmatch.fnmatchcase(f"{case.id}:{v.check}", p) or p == v.check for p in self.options.accept_known):
+                self.accepted_known.append(f"{case.id}:{v.check}")
+            else:
+                refused.append(f"{v.message} (not accepted as a finding: name it with --optbench-accept-known "
+                               f"{case.id}:{v.check})")
+        if refused:
+            return Outcome(case, Status.FAIL, record, verdicts, "\n".join(refused))
+        if unmet:
+            return Outcome(case, Status.KNOWN, record, verdicts, "\n".join(failed + known))
+        status = Status.INCONCLUSIVE if undecided else Status.PASS
+        return Outcome(case, status, record, verdicts, "\n".join(undecided))
 
     def skipped(self, case: Case, reason: str) -> None:
         self.outcomes.setdefault(case.key, Outcome(case, Status.SKIPPED, message=reason))
@@ -248,7 +339,9 @@ class OptbenchSession:
             "baselines": {suite: self._baseline_info(suite) for suite in sorted(self.baselines)},
             "cases": list(cases),
         })
-        return RunResult(**{**data, "cases": tuple(data["cases"])}, commit=commit)
+        notes = self.header_lines() + [f"accepted as a finding (--optbench-accept-known): {item}"
+                                       for item in self.accepted_known]
+        return RunResult(**{**data, "cases": tuple(data["cases"])}, commit=commit, notes=tuple(notes))
 
     def _baseline_info(self, suite: str) -> dict[str, Any]:
         """Which baseline a suite was judged against, where it was taken, and which figures were gated against it
@@ -285,7 +378,7 @@ class OptbenchSession:
     def _write_baselines(self) -> None:
         by_suite: dict[str, dict[str, baselines.BaselineEntry]] = {}
         for outcome in self.outcomes.values():
-            if outcome.record is None:
+            if outcome.record is None or outcome.status is Status.FAIL:  # refused: the old entry stays
                 continue
             unmet = frozenset(
                 v.check for v in outcome.verdicts if v.source == "contract" and v.status in (Status.FAIL, Status.KNOWN)
@@ -295,7 +388,7 @@ class OptbenchSession:
         for suite, entries in by_suite.items():
             path = baselines.baseline_path(self.options.baseline_dir, suite)
             old = baselines.load(path)  # a corrupt file raises here and is left as it is
-            new = baselines.merged(old, suite, self.environment, entries)
+            new = baselines.merged(old, suite, self.environment, entries, drop=self.stale.get(suite, ()))
             self.baseline_changes += [f"{path}:", *(f"  {line}" for line in baselines.diff_lines(old, new))]
             baselines.save(path, new)
             logger.info("wrote baseline %s (%d cases updated)", path, len(entries))

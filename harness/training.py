@@ -122,6 +122,11 @@ class Hook:
     def finish(self, model: nn.Module) -> nn.Module:
         return model
 
+    def figures(self) -> dict[str, float]:
+        """What the hook did in this run (steps clipped, batches augmented...), read after ``finish``: the proof
+        that a technique acted, recorded in :attr:`TrainingStats.figures`."""
+        return {}
+
 
 @dataclasses.dataclass
 class TrainingStats:
@@ -141,10 +146,12 @@ class TrainingStats:
     val_loss: list[float] = dataclasses.field(default_factory=list)
     val_quality: list[float] = dataclasses.field(default_factory=list)
     grad_norm: list[float] = dataclasses.field(default_factory=list)  # total norm before hooks, per step (bucketed)
+    figures: dict[str, float] = dataclasses.field(default_factory=dict)  # what the hooks did (Hook.figures)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (_json_float(v) if isinstance(v, float) else [_json_float(x) for x in v] if isinstance(v, list)
-                    else v) for k, v in dataclasses.asdict(self).items()}
+                    else {n: _json_float(x) for n, x in v.items()} if isinstance(v, dict) else v)
+                for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingStats:
@@ -155,6 +162,7 @@ class TrainingStats:
                 values[key] = math.nan
         for key in ("train_loss", "val_loss", "val_quality", "grad_norm"):
             values[key] = [math.nan if x is None else float(x) for x in values.get(key, [])]
+        values["figures"] = {k: math.nan if x is None else float(x) for k, x in (values.get("figures") or {}).items()}
         return cls(**values)
 
 
@@ -220,7 +228,7 @@ def fit(
     train_split = splits.train
     n = len(train_split)
     if n == 0:
-        raise ConfigError(f"{label or 'fit'}: the training split is empty")
+        raise ConfigError(f"{label or 'fit'}: the training split is empty; expected at least one training item")
     quality = quality if quality is not None else _default_quality(splits)
     targets_all = (torch.as_tensor(train_split.targets, dtype=torch.int64)
                    if train_split.targets is not None else None)
@@ -290,6 +298,8 @@ def fit(
         model.eval()
         for hook in hooks:
             model = _call(hook, "finish", label, model)
+        for hook in hooks:
+            stats.figures.update({k: float(v) for k, v in _call(hook, "figures", label).items()})
     if stats.best_epoch < 0:  # a hook that monitors its own figure (early stopping) may have set it
         stats.best_epoch = _best_epoch(stats)
     stats.grad_norm = bucket_max(grad_trace)

@@ -10,7 +10,7 @@ from torch import nn
 
 from harness.metrics.quality import Accuracy
 from model_zoo.datasets import cancer_splits, take
-from model_zoo.spec import Inputs, ModelSpec, Splits, Task, TrainRecipe, register_model
+from model_zoo.spec import InputKind, Inputs, ModelSpec, Splits, Task, TrainRecipe, register_model
 
 NUM_FEATURES = 30
 NUM_CLASSES = 2
@@ -67,6 +67,7 @@ SPEC = register_model(
         throughput_batch=64,
         description="MLP 30-64-32-2 on breast-cancer features",
         tags=frozenset({"mlp", "tabular"}),
+        input_kind=InputKind.TABULAR,
         search_space={"lr": ("log", 3e-4, 3e-2), "weight_decay": ("log", 1e-6, 1e-1),
                       "batch_size": ("choice", 16, 32, 64), "width": ("choice", 0.5, 1.0, 2.0)},
         build_variant=build_variant,

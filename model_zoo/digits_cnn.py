@@ -10,7 +10,7 @@ from torch import nn
 
 from harness.metrics.quality import Accuracy
 from model_zoo.datasets import digits_splits, take
-from model_zoo.spec import Inputs, ModelSpec, Splits, Task, TrainRecipe, register_model
+from model_zoo.spec import InputKind, Inputs, ModelSpec, Splits, Task, TrainRecipe, register_model
 
 NUM_CLASSES = 10
 
@@ -74,6 +74,15 @@ SPEC = register_model(
         throughput_batch=64,
         description="3-layer CNN on 8x8 digits (~40k params)",
         tags=frozenset({"conv"}),
+        input_kind=InputKind.IMAGE,
+        declines={
+            "early_stopping": "5 seeds x 2 arms x 60 epochs of the full split do not fit the main command's time "
+                              "budget; cancer_mlp shows the technique",
+            "gradient_clipping": "4 regimes x 5 seeds x 2 arms of the full split do not fit the main command's "
+                                 "time budget; cancer_mlp shows the technique",
+            "tuning": "2 studies x 8 trials x 3 seeds do not fit the main command's time budget; cancer_mlp "
+                      "shows the technique",
+        },
         search_space={"lr": ("log", 3e-4, 3e-2), "weight_decay": ("log", 1e-6, 1e-1),
                       "batch_size": ("choice", 16, 32, 64), "width": ("choice", 0.5, 1.0, 2.0)},
         build_variant=build_variant,

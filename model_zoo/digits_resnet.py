@@ -14,7 +14,7 @@ from torch import nn
 
 from harness.metrics.quality import Accuracy
 from model_zoo.datasets import digits_splits, take
-from model_zoo.spec import Inputs, ModelSpec, Splits, Task, TrainRecipe, register_model
+from model_zoo.spec import InputKind, Inputs, ModelSpec, Splits, Task, TrainRecipe, register_model
 
 IMAGE_SIZE = 32
 NUM_CLASSES = 10
@@ -87,5 +87,16 @@ SPEC = register_model(
         throughput_batch=64,
         description="residual CNN on digits upsampled to 32x32 (~1.2M params)",
         tags=frozenset({"conv"}),
+        input_kind=InputKind.IMAGE,
+        declines={
+            "early_stopping": "training a 1.2M-parameter ResNet 5 seeds x 2 arms x 40 epochs does not fit the main "
+                              "command's time budget",
+            "gradient_clipping": "4 regimes x 5 seeds x 2 arms of ResNet training do not fit the main command's "
+                                 "time budget",
+            "augmentation": "digits_cnn shows augmentation on the same images at a fraction of the cost",
+            "dataset_distillation": "matching through a ResNet embedder per seed does not fit the main command's "
+                                    "time budget; digits_cnn shows the technique",
+            "tuning": "2 studies x 8 trials x 3 seeds of ResNet training do not fit the main command's time budget",
+        },
     )
 )

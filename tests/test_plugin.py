@@ -91,6 +91,12 @@ def test_options_are_listed_in_help(pytester):
         (["--optbench-configs=int3"], "--optbench-configs: unknown name 'int3'; expected one of: "),
         (["--optbench-tolerance=speed=1"], "tolerance must be NAME=VALUE"),
         (["--optbench-threads=0"], "expected a whole number >= 1, got '0'"),
+        (["--optbench-threads=4096"], "--optbench-threads: 4096 is more than the"),
+        (["--optbench-tolerance=speedup_rel=10"],
+         "tolerance `speedup_rel` is a fraction below 1 (0.1 for 10 %), got 10"),
+        (["--optbench-optuna-study=mine"], "--optbench-optuna-study names studies in a storage: give "
+                                           "--optbench-optuna-storage URL too"),
+        (["--optbench-seed-offset=-1"], "expected a whole number >= 0, got '-1'"),
     ],
 )
 def test_bad_option_values_are_usage_errors(toy, args, expected):
@@ -114,10 +120,33 @@ def test_new_case_fails_without_baseline_and_passes_when_allowed(toy, pytester):
     assert not baseline_file(pytester).exists()
 
 
-def test_update_then_gate_twice_passes_and_writes_run_record(toy, pytester):
+HARSH = "toy_mlp-harsh-torch_eager:quality_retention"
+
+
+def test_accepting_refuses_an_unmet_contract_it_was_not_told_to_accept(toy, pytester):
     args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager")
     result = toy(*args, "--optbench-update-baselines")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines([f"*contract quality_retention not met*--optbench-accept-known {HARSH}*"])
+    cases = class_cases(json.loads(baseline_file(pytester).read_text()))
+    assert set(cases) == {"toy_mlp-fp32-torch_eager", "toy_mlp-gentle-torch_eager"}  # the others are written
+    toy(*args, "--optbench-update-baselines", "--optbench-accept-known=toy_mlp-*:quality_retention"
+        ).assert_outcomes(passed=2, xfailed=1)
+    assert "toy_mlp-harsh-torch_eager" in class_cases(json.loads(baseline_file(pytester).read_text()))
+
+
+def test_accept_known_without_updating_is_a_usage_error(toy):
+    result = toy("--optbench-accept-known=quality_retention")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--optbench-accept-known accepts findings into a baseline: it needs --optbench-update-baselines" in \
+        result.stderr.str()
+
+
+def test_update_then_gate_twice_passes_and_writes_run_record(toy, pytester):
+    args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager")
+    result = toy(*args, "--optbench-update-baselines", f"--optbench-accept-known={HARSH}")
     result.assert_outcomes(passed=2, xfailed=1)  # harsh's unmet contract is accepted, and shown as a finding
+    result.stdout.fnmatch_lines([f"*accepted as a finding (--optbench-accept-known): {HARSH}*"])
     result.stdout.fnmatch_lines(["*class *: new", "    toy_mlp-gentle-torch_eager: new"])  # reviewed before written
     data = json.loads(baseline_file(pytester).read_text())
     assert data["schema_version"] == 2
@@ -169,14 +198,15 @@ def test_a_baseline_accepted_from_the_median_of_runs_gates_the_next_run(toy, pyt
 
 def test_contract_failure_not_accepted_fails_the_case(toy, pytester):
     args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager")
-    toy(*args, "--optbench-update-baselines").assert_outcomes(passed=2, xfailed=1)
+    toy(*args, "--optbench-update-baselines", f"--optbench-accept-known={HARSH}").assert_outcomes(passed=2, xfailed=1)
     path = baseline_file(pytester)
     data = json.loads(path.read_text())
     class_cases(data)["toy_mlp-harsh-torch_eager"]["accepted_contract_failures"] = []
     path.write_text(json.dumps(data))
     result = toy(*args)
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines(["*toy_mlp-harsh-torch_eager: contract quality_retention not met*expected >= 0.99*"])
+    result.stdout.fnmatch_lines(["*toy_mlp-harsh-torch_eager: contract quality_retention not met: quality.retention ="
+                                 "*(95 % interval * to *, n = * test items) lies wholly beyond >= 0.99*"])
 
 
 def test_a_regression_beyond_tolerance_fails_with_one_message(toy, pytester):

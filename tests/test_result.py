@@ -52,7 +52,7 @@ def test_nan_figures_are_written_as_null():
 def test_counts_and_failed_checks_list_every_failure_and_error():
     result = RunResult.from_dict(records.run())
     counts = result.counts()
-    assert list(counts) == ["pass", "fail", "known", "new", "error", "skipped"]
+    assert list(counts) == ["pass", "inconclusive", "fail", "known", "new", "error", "skipped"]
     assert counts["fail"] == 2 and counts["known"] == 2 and counts["error"] == 1 and counts["skipped"] == 1
     assert sum(counts.values()) == len(result.cases)
     failed = result.failed_checks()

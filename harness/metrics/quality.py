@@ -28,6 +28,9 @@ class QualityStats:
     retention: float
     agreement: float
     extra: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    # 95 % interval of ``retention`` over the test items (paired: both models scored on the same items)
+    retention_low: float = math.nan
+    retention_high: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -59,6 +62,30 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends: float error must not exclude p
     high = 1.0 if successes == n else min(1.0, centre + half)
     return low, high
+
+
+RETENTION_RESAMPLES = 2000
+
+
+def paired_ratio_interval(scores: np.ndarray, reference: np.ndarray, confidence: float = 0.95,
+                          resamples: int = RETENTION_RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval of ``mean(scores) / mean(reference)`` over paired items (the same test items
+    drawn for both): the retention's noise from which items the test set happens to hold. Seeded, so one pair of
+    score vectors always gets one interval."""
+    a, b = np.asarray(scores, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(f"paired scores need two equal, non-empty 1-D arrays, got {a.shape} and {b.shape}")
+    if np.array_equal(a, b):
+        ratio = 1.0 if b.mean() > 0 else math.nan
+        return ratio, ratio
+    idx = np.random.default_rng(seed).integers(0, a.size, size=(resamples, a.size))
+    num, den = a[idx].mean(axis=1), b[idx].mean(axis=1)
+    ratios = num[den > 0] / den[den > 0]
+    if ratios.size == 0:
+        return math.nan, math.nan
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(ratios, [tail, 1 - tail])
+    return float(low), float(high)
 
 
 def mean_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
@@ -101,6 +128,8 @@ class Accuracy:
         acc = correct / n
         ref_acc = float((ref_pred == targets).mean())
         low, high = wilson_interval(correct, n)
+        kept = (pred == targets).astype(np.float64)
+        ret_low, ret_high = paired_ratio_interval(kept, (ref_pred == targets).astype(np.float64))
         return QualityStats(
             metric=self.name,
             value=acc,
@@ -110,6 +139,8 @@ class Accuracy:
             retention=acc / ref_acc if ref_acc > 0 else float("nan"),
             agreement=float((pred == ref_pred).mean()),
             extra={"reference_accuracy": ref_acc},
+            retention_low=ret_low,
+            retention_high=ret_high,
         )
 
 
@@ -141,4 +172,6 @@ class EmbeddingFidelity:
             retention=mean,
             agreement=rho,
             extra={"cosine_min": float(cos.min()), "pairs": float(len(pairs))},
+            retention_low=low,
+            retention_high=high,
         )

@@ -21,7 +21,7 @@ from harness import env
 from harness.cache import atomic_write
 from harness.report.figures import PALETTE, figure, fmt, metric, template
 from harness.report.sections import render_all
-from harness.result import RunResult
+from harness.result import STATUSES, RunResult
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def render(results: Sequence[RunResult], history: list[dict[str, Any]] | None = 
     """The whole page as one string."""
     results = list(results)
     cases = merged_cases(results)
-    counts = {s: sum(r.counts()[s] for r in results) for s in ("pass", "fail", "known", "new", "error", "skipped")}
+    counts = {s: sum(r.counts()[s] for r in results) for s in STATUSES}
     failures = [{**f, "where": _label(r, i, len(results) > 1)}
                 for i, r in enumerate(results) for f in r.failed_checks()]
     models = sorted({c["model"] for c in cases if c.get("record")})
@@ -211,7 +211,10 @@ def render(results: Sequence[RunResult], history: list[dict[str, Any]] | None = 
                "environment": env.describe(r.environment), "commit": r.commit or "unknown",
                "started": r.started, "duration": f"{r.duration_s:.0f} s", "counts": r.counts()}
               for i, r in enumerate(results)],
-        counts=counts, total=sum(counts.values()), failures=failures,
+        counts=counts, total=sum(counts.values()), failures=failures, statuses=STATUSES,
+        undecided=[v for r in results for c in r.cases for v in c.get("verdicts", [])
+                   if v.get("status") == "inconclusive"],
+        notes=[n for r in results for n in r.notes],
         fmt=fmt, models=model_sections, sections=sections, trend=trend, n_runs=len({p.get("run") for p in points}),
         place=place, plotly_js=plotly_js_gzip_base64(), figures=figures, template=template(),
     )

@@ -139,4 +139,14 @@ def render(run: RunResult | dict[str, Any]) -> list[str]:
         lines.append("  ".join(cells))
         if idx == 0:
             lines.append("  ".join("-" * w for w in widths))
-    return header(run) + lines + training_table.render(run) + skipped_summary(run)
+    notes = [f"note: {n}" for n in run.get("notes", [])]
+    return header(run) + notes + lines + training_table.render(run) + undecided_summary(run) + skipped_summary(run)
+
+
+def undecided_summary(run: dict[str, Any]) -> list[str]:
+    """The contracts no run of this size decides: each interval, its margin and what would decide it."""
+    lines = [v["message"] for c in run["cases"] for v in c.get("verdicts", [])
+             if v.get("status") == "inconclusive" and v.get("message")]
+    if not lines:
+        return []
+    return [f"inconclusive ({len(lines)}; shown, not failing):", *(f"  {line}" for line in lines)]

@@ -80,7 +80,7 @@ def _config(args: argparse.Namespace, seeds: tuple[int, ...] = (0,)) -> Any:
     from harness.techniques.tuning import TuningConfig
 
     params = tuple(p.strip() for p in args.params.split(",") if p.strip())
-    return TuningConfig(name="tuning_cli", models=(args.model,), seeds=seeds, n_trials=args.trials,
+    return TuningConfig(name="tuning_cli", seeds=seeds, n_trials=args.trials,
                         pruner=args.pruner, params=params)
 
 

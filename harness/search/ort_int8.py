@@ -58,10 +58,13 @@ class OrtInt8SearchedConfig(OrtDynamicInt8Config):
             raise ConfigError(f"`keep_fp32` must hold groups among {', '.join((*KINDS, ATTENTION))}, or one layer's "
                               f"member as <kind>.<layer> (ffn_in.3); got {', '.join(unknown)}")
 
-    def not_applicable(self, spec: Any) -> str | None:
+    def not_applicable(self, spec: Any, traits: Any) -> str | None:
+        # A search result is data about the graph it was found on (which MatMuls stay fp32), not a technique that
+        # could apply elsewhere: another model gets its own with `python -m harness search int8 --model NAME`.
         if spec.name not in self.models:
-            return f"{self.name} was searched on {', '.join(self.models)} only"
-        return super().not_applicable(spec)
+            return (f"holds what a search found for {', '.join(self.models)}; search this model with "
+                    f"`python -m harness search int8 --model {spec.name}`")
+        return super().not_applicable(spec, traits)
 
 
 def _is_group(name: str) -> bool:

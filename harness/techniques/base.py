@@ -17,6 +17,7 @@ from model_zoo.reference import Reference
 if TYPE_CHECKING:
 
     from model_zoo.spec import ModelSpec
+    from model_zoo.traits import Traits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +30,9 @@ class TechniqueConfig(Config):
 
     min_quality_retention: float = 0.99
     technique: ClassVar[str] = "base"
+    # The model traits (model_zoo.traits) the technique needs; a model without one gets no case, and the run's
+    # header says why once per suite and model.
+    requires: ClassVar[tuple[str, ...]] = ()
 
     def validate(self) -> None:
         require_range("min_quality_retention", self.min_quality_retention, 0.0, 1.0)
@@ -45,13 +49,20 @@ class TechniqueConfig(Config):
         """Whether this config's cases exist on ``backend`` at all (beyond the artifact kinds it accepts)."""
         return True
 
-    def not_applicable(self, spec: ModelSpec) -> str | None:
-        """Why this config makes no sense for ``spec`` (no such case is generated), or None."""
-        return None
+    def requirements(self) -> tuple[str, ...]:
+        """The traits this config needs (the class's ``requires``; a config may add to them from its settings)."""
+        return self.requires
+
+    def not_applicable(self, spec: ModelSpec, traits: Traits) -> str | None:
+        """Why this config makes no sense for ``spec`` (no such case is generated), or None: by traits, never
+        by the model's name."""
+        return traits.missing(self.requirements())
 
     def expectations(self) -> list[Expectation]:
-        """The technique's contract, checked on every case it makes."""
-        return [Expectation("quality_retention", "quality.retention", ">=", self.min_quality_retention)]
+        """The technique's contract, checked on every case it makes. Retention is judged on its interval over the
+        test items: kept, lost, or inconclusive."""
+        return [Expectation("quality_retention", "quality.retention", ">=", self.min_quality_retention,
+                            decision="interval", unit="test items")]
 
 
 C = TypeVar("C", bound=TechniqueConfig)

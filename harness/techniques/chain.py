@@ -17,6 +17,7 @@ from harness.gate import Expectation
 from harness.techniques.base import Context, TechniqueConfig, apply, register_technique
 from model_zoo.reference import Reference
 from model_zoo.spec import ModelSpec
+from model_zoo.traits import Traits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,8 +48,8 @@ class ChainConfig(TechniqueConfig):
     def runs_on(self, backend: str) -> bool:
         return self.steps[-1].runs_on(backend)
 
-    def not_applicable(self, spec: ModelSpec) -> str | None:
-        return next((r for r in (s.not_applicable(spec) for s in self.steps) if r is not None), None)
+    def not_applicable(self, spec: ModelSpec, traits: Traits) -> str | None:
+        return next((r for r in (s.not_applicable(spec, traits) for s in self.steps) if r is not None), None)
 
     def expectations(self) -> list[Expectation]:
         """The chain's own quality contract, then each step's other contracts (each named once)."""

@@ -12,7 +12,6 @@ import dataclasses
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -25,10 +24,6 @@ from harness.gate import Expectation
 from harness.onnx_export import cached_export, validate_onnx
 from harness.techniques import _ort_quant
 from harness.techniques.base import Context, Reference, TechniqueConfig, register_preset, register_technique
-
-if TYPE_CHECKING:
-    from model_zoo.spec import ModelSpec
-
 
 SUITE = "quantization"
 INT8_TYPES = ("QInt8", "QUInt8")
@@ -187,10 +182,8 @@ class OrtDynamicInt8Config(_OrtInt8Config):
         _require_op_types("op_types", self.op_types, DYNAMIC_OP_TYPES)
         require_choice("weight_type", self.weight_type, INT8_TYPES)
 
-    def not_applicable(self, spec: ModelSpec) -> str | None:
-        if "Conv" in self.op_types and "conv" not in spec.tags:
-            return f"{self.name} quantizes Conv and {spec.name} has no convolutions"
-        return None
+    def requirements(self) -> tuple[str, ...]:
+        return ("conv",) if "Conv" in self.op_types else ()
 
 
 @register_technique(OrtDynamicInt8Config)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -28,16 +29,16 @@ from harness.errors import CacheError, ConfigError, TechniqueError
 from harness.gate import Expectation
 from harness.metrics.seeds import PairedDifference, Spread
 from harness.techniques.base import Context, TechniqueConfig
-from harness.training import Hook, TrainingStats, accuracy, fit, reproducible
+from harness.training import Hook, TrainingStats, fit, predict, reproducible
 from model_zoo.datasets import splits_fingerprint
 from model_zoo.reference import Reference
-from model_zoo.spec import ModelSpec, Split, Splits, TrainRecipe
+from model_zoo.spec import Split, Splits, TrainRecipe
 
 TRAINED_NAMESPACE = "trained"
 TECHNIQUE_ARM, CONTROL_ARM = "technique", "control"
 EAGER_BACKENDS = frozenset({"torch_eager"})
 
-ArmQuality = Callable[[nn.Module, Split], float]
+ArmScores = Callable[[nn.Module, Split], np.ndarray]  # one score per test item; quality is their mean
 
 
 def _no_hooks(seed: int) -> Sequence[Hook]:
@@ -50,6 +51,8 @@ class Arm:
 
     ``recipe`` None means the model is used as built, untrained (e.g. a model cut down without distillation).
     ``key`` holds JSON-able parts that change the result but that the cache cannot see (a teacher's digest).
+    ``resample`` gives the data of one seed where the arm draws something random per seed (a random subset):
+    a control samples what varies, so the effect's interval covers that draw too.
     """
 
     build: Callable[[], nn.Module]
@@ -57,16 +60,21 @@ class Arm:
     splits: Splits
     hooks: Callable[[int], Sequence[Hook]] = _no_hooks
     key: object = None
-    quality: ArmQuality | None = None  # scored on ``splits.test``; accuracy by default
+    scores: ArmScores | None = None  # per test item of ``splits.test``; correct top-1 (1/0) by default
+    resample: Callable[[int], Splits] | None = None
+
+    def splits_for(self, seed: int) -> Splits:
+        return self.resample(seed) if self.resample is not None else self.splits
 
 
 @dataclasses.dataclass
 class ArmResult:
-    """Every seed of one arm: its test quality and training figures."""
+    """Every seed of one arm: its test quality, per-item test scores and training figures."""
 
     seeds: tuple[int, ...]
     quality: list[float]
     stats: list[TrainingStats]
+    scores: list[np.ndarray] = dataclasses.field(default_factory=list)  # per seed, one score per test item
 
     @property
     def spread(self) -> Spread:
@@ -92,10 +100,13 @@ class TrainingOutcome:
     arms: dict[str, ArmResult]
     modules: dict[str, list[nn.Module]]  # per arm, one trained module per seed (not serialized)
     summary: dict[str, float] = dataclasses.field(default_factory=dict)
+    test_split: Split | None = None  # the test split every arm was scored on
 
     def comparison(self, against: str, arm: str = TECHNIQUE_ARM) -> PairedDifference:
-        """``arm`` − ``against`` in test quality over their paired seeds."""
-        return PairedDifference.from_pairs(self.arms[arm].quality, self.arms[against].quality)
+        """``arm`` − ``against`` in test quality over their paired seeds, its interval covering both the seeds and
+        the test items (the per-item differences, averaged over the seeds both arms finished)."""
+        a, b = self.arms[arm], self.arms[against]
+        return PairedDifference.from_pairs(a.quality, b.quality, item_differences(a, b))
 
     def metrics(self) -> dict[str, float | None]:
         """The flat figures contracts and baselines read: ``training.<arm>.mean``, ``training.effect.*`` (the
@@ -113,6 +124,7 @@ class TrainingOutcome:
             out[f"{prefix}.mean"] = diff.mean
             out[f"{prefix}.ci_low"] = diff.ci_low
             out[f"{prefix}.ci_high"] = diff.ci_high
+            out[f"{prefix}.n"] = float(diff.n)
         for key, value in self.summary.items():
             out[f"training.{key}"] = value
         return {k: (v if v is not None and math.isfinite(v) else None) for k, v in out.items()}
@@ -135,19 +147,35 @@ def _finite(value: float) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
+def item_differences(a: ArmResult, b: ArmResult) -> np.ndarray | None:
+    """Per test item, ``a``'s score minus ``b``'s averaged over the seeds where both finished (None without
+    per-item scores, or where the arms were scored on different items)."""
+    pairs = [(x, y) for x, y, qa, qb in zip(a.scores, b.scores, a.quality, b.quality, strict=False)
+             if math.isfinite(qa) and math.isfinite(qb) and x.shape == y.shape]
+    if not pairs or len(a.scores) != len(a.quality) or len(b.scores) != len(b.quality):
+        return None
+    return np.mean([x - y for x, y in pairs], axis=0)
+
+
+def seed_mean(stats: Sequence[TrainingStats], figure: str) -> float:
+    """The mean over seeds of a figure the technique's hook reported (NaN where no seed reported it)."""
+    values = [s.figures[figure] for s in stats if figure in s.figures and math.isfinite(s.figures[figure])]
+    return sum(values) / len(values) if values else math.nan
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig(TechniqueConfig):
     """Base of every training-time technique: trains its arms over ``seeds`` and compares them.
 
-    ``models`` limits the preset to some zoo models (empty: every model with a training recipe).
+    Applies to every model with the traits in ``requires`` (a training recipe and class labels by default).
     ``changes_graph`` False means the trained model has the reference's architecture, so its cases run on
     torch eager only (every backend would repeat the reference's speed); True (a student) runs everywhere.
     """
 
     seeds: tuple[int, ...] = (0, 1, 2)
-    models: tuple[str, ...] = ()
     changes_graph: ClassVar[bool] = False
     technique: ClassVar[str] = "training"
+    requires: ClassVar[tuple[str, ...]] = ("trainable", "labels")
 
     def validate(self) -> None:
         super().validate()
@@ -162,13 +190,6 @@ class TrainingConfig(TechniqueConfig):
 
     def runs_on(self, backend: str) -> bool:
         return self.changes_graph or backend in EAGER_BACKENDS
-
-    def not_applicable(self, spec: ModelSpec) -> str | None:
-        if self.models and spec.name not in self.models:
-            return f"{self.name} runs on {', '.join(self.models)} only"
-        if spec.recipe is None:
-            return f"{spec.name} is pretrained: it has no training recipe to change"
-        return None
 
     def arms(self, reference: Reference, ctx: Context) -> dict[str, Arm]:
         """The arms to train: at least ``technique`` and ``control``."""
@@ -194,20 +215,25 @@ def arm_key(reference: Reference, config: TrainingConfig, name: str, arm: Arm, s
     reference it may learn from, the seed — and, for an arm with hooks, the technique's code and settings. An arm
     without hooks (a control) is keyed by what it trains alone, so a changed technique does not retrain it."""
     hooked = arm.hooks is not _no_hooks
-    settings = {k: v for k, v in config.to_dict().items() if k not in ("name", "seeds", "models")} if hooked else None
+    settings = {k: v for k, v in config.to_dict().items() if k not in ("name", "seeds")} if hooked else None
     technique_src = source_hash(sys.modules[type(config).__module__]) if hooked else None
     return make_key(
         "arm", settings, technique_src, source_hash(sys.modules[__name__]), source_hash(training_loop),
         name if hooked else "no hooks", _source_of(arm.build),
         arm.recipe.to_dict() if arm.recipe is not None else None,
-        splits_fingerprint(arm.splits), arm.key, reference.key, seed, torch.__version__,
+        splits_fingerprint(arm.splits_for(seed)), arm.key, reference.key, seed, torch.__version__,
     )
 
 
-def _score(module: nn.Module, arm: Arm) -> float:
-    if arm.quality is not None:
-        return float(arm.quality(module, arm.splits.test))
-    return accuracy(module, arm.splits.test)
+def correct(module: nn.Module, split: Split) -> np.ndarray:
+    """1.0 for each test item the classifier gets right, 0.0 for each it gets wrong."""
+    if split.targets is None:
+        raise ConfigError("a training arm is scored on class labels by default; give the Arm per-item `scores`")
+    return (predict(module, split).argmax(dim=1).numpy() == split.targets).astype(np.float64)
+
+
+def _scores(module: nn.Module, arm: Arm) -> np.ndarray:
+    return np.asarray((arm.scores or correct)(module, arm.splits.test), dtype=np.float64)
 
 
 def _load(path: Path, arm: Arm, seed: int) -> tuple[nn.Module, TrainingStats, float]:
@@ -228,9 +254,13 @@ def _load(path: Path, arm: Arm, seed: int) -> tuple[nn.Module, TrainingStats, fl
 
 def train_arm(reference: Reference, config: TrainingConfig, name: str, arm: Arm, seed: int, ctx: Context,
               ) -> tuple[nn.Module, TrainingStats, float]:
-    """One arm at one seed, from the cache or trained now: the module, its training figures and test quality."""
+    """One arm at one seed, from the cache or trained now: the module, its training figures and test quality
+    (the mean of its per-item scores, :func:`arm_scores`)."""
     label = f"{reference.spec.name}-{config.name}/{name}/seed {seed}"
-    path = ctx.cache.path(TRAINED_NAMESPACE, arm_key(reference, config, name, arm, seed), ".pt")
+    key = arm_key(reference, config, name, arm, seed)
+    if ctx.seed_offset:
+        key = make_key(key, "seed offset", ctx.seed_offset)
+    path = ctx.cache.path(TRAINED_NAMESPACE, key, ".pt")
     loaded: list[tuple[nn.Module, TrainingStats, float]] = []
 
     def create(tmp: Path) -> None:
@@ -239,9 +269,9 @@ def train_arm(reference: Reference, config: TrainingConfig, name: str, arm: Arm,
                 module = arm.build().eval()
             stats = TrainingStats(label=label)
         else:
-            recipe = dataclasses.replace(arm.recipe, seed=seed)
-            module, stats = fit(arm.build, recipe, arm.splits, list(arm.hooks(seed)), label=label)
-        quality = _score(module, arm) if not stats.diverged else math.nan
+            recipe = dataclasses.replace(arm.recipe, seed=seed + ctx.seed_offset)
+            module, stats = fit(arm.build, recipe, arm.splits_for(seed), list(arm.hooks(seed)), label=label)
+        quality = float(_scores(module, arm).mean()) if not stats.diverged else math.nan
         torch.save({"state_dict": module.state_dict(), "training": stats.to_dict(), "quality": float(quality)}, tmp)
 
     def validate(candidate: Path) -> None:
@@ -249,6 +279,13 @@ def train_arm(reference: Reference, config: TrainingConfig, name: str, arm: Arm,
 
     ctx.cache.get_or_create(path, create, validate)
     return loaded[-1]
+
+
+def arm_scores(module: nn.Module, arm: Arm, quality: float) -> np.ndarray:
+    """Per-item test scores of a trained arm (NaN for a run that diverged): what paired intervals resample."""
+    if not math.isfinite(quality):
+        return np.full(len(arm.splits.test), math.nan)
+    return _scores(module, arm)
 
 
 def train_arms(reference: Reference, config: TrainingConfig, ctx: Context) -> TrainingOutcome:
@@ -262,8 +299,9 @@ def train_arms(reference: Reference, config: TrainingConfig, ctx: Context) -> Tr
     for name, arm in arms.items():
         trained = [train_arm(reference, config, name, arm, seed, ctx) for seed in config.seeds]
         modules[name] = [m for m, _, _ in trained]
-        results[name] = ArmResult(tuple(config.seeds), [q for _, _, q in trained], [s for _, s, _ in trained])
-    outcome = TrainingOutcome(results, modules)
+        results[name] = ArmResult(tuple(config.seeds), [q for _, _, q in trained], [s for _, s, _ in trained],
+                                  [arm_scores(m, arm, q) for m, _, q in trained])
+    outcome = TrainingOutcome(results, modules, test_split=arms[TECHNIQUE_ARM].splits.test)
     outcome.summary = config.summary(outcome)
     return outcome
 
@@ -293,5 +331,5 @@ def clear_memo() -> None:
     _MEMO.clear()
 
 
-__all__ = ["Arm", "ArmResult", "TrainingConfig", "TrainingOutcome", "apply_training", "train_arm",
-           "train_arms"]
+__all__ = ["Arm", "ArmResult", "TrainingConfig", "TrainingOutcome", "apply_training", "arm_scores", "correct",
+           "seed_mean", "train_arm", "train_arms"]

@@ -61,7 +61,7 @@ def test_pytest_html_gets_a_summary_and_a_link_to_the_report(toy, pytester):  # 
     page = (pytester.path / "ph" / "tests.html").read_text()
     block = re.search(r'<div class="optbench-summary">.*?</div>', page, re.S)
     assert block is not None
-    assert re.search(r"cases: 0 pass, 0 fail, 0 known, 2 new, 0 error, 0 skipped", block.group(0))
+    assert re.search(r"cases: 0 pass, 0 inconclusive, 0 fail, 0 known, 2 new, 0 error, 0 skipped", block.group(0))
     assert 'href="../results/report.html"' in block.group(0)
 
 

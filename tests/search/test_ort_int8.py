@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+import torch
 from onnx import TensorProto, helper, numpy_helper
+from torch import nn
 
+from harness.cache import Cache
 from harness.errors import ConfigError
+from harness.metrics.quality import EmbeddingFidelity
 from harness.onnx_export import count_ops
 from harness.search.ort_int8 import (
     KINDS,
@@ -18,6 +22,8 @@ from harness.search.ort_int8 import (
     search,
     search_details,
 )
+from harness.techniques.base import Context, Reference
+from model_zoo.spec import ModelSpec, Split, Splits, Task
 from tests.techniques.conftest import build_reference, tctx  # noqa: F401 - fixture
 
 
@@ -71,8 +77,13 @@ def test_a_quality_budget_outside_0_1_is_refused(budget, tctx):  # noqa: F811 - 
 
 
 def test_the_searched_preset_applies_to_the_searched_model_only():
+    from model_zoo.traits import traits_of
+
     config = OrtInt8SearchedConfig(name="x", models=("minilm",))
-    assert "searched on minilm only" in config.not_applicable(build_reference("mlp").spec)
+    spec = build_reference("mlp").spec
+    reason = config.not_applicable(spec, traits_of(spec))
+    assert reason == ("holds what a search found for minilm; search this model with "
+                      "`python -m harness search int8 --model toy_mlp`")
 
 
 def test_the_committed_search_record_reaches_the_report_as_trials_with_two_objectives():
@@ -80,3 +91,61 @@ def test_the_committed_search_record_reaches_the_report_as_trials_with_two_objec
     assert details["history"] and all(len(t["values"]) == 2 for t in details["history"])
     assert details["pareto"] and details["chosen"]["values"][1] >= details["quality_budget"]
     assert search_details("no_such_model") == {}
+
+
+OUTLIER = 50.0
+
+
+class OutlierLayer(nn.Module):
+    """One layer's six weighted MatMuls (in KINDS order) and attention, with two planted weak spots for dynamic
+    int8's per-tensor activation scale: the input's feature 0 is 50x the rest (query's input) and ffn_in makes a
+    50x feature (ffn_out's input). Both MatMuls ignore that feature, so in fp32 it costs nothing; in int8 it
+    coarsens every other feature. Neither alone in fp32 holds a 0.998 cosine; the two together do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mm = nn.ModuleList(nn.Linear(16, 16, bias=False) for _ in KINDS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for linear in self.mm:
+            h = linear(h)
+        scores = torch.softmax(h @ h.transpose(1, 2) / 4, -1)
+        return (scores @ h).mean(1)
+
+
+def _outlier_inputs(n: int) -> tuple[torch.Tensor]:
+    x = torch.randn(n, 4, 16, generator=torch.Generator().manual_seed(n))
+    x[..., 0] *= OUTLIER
+    return (x,)
+
+
+def outlier_reference() -> Reference:
+    torch.manual_seed(0)
+    module = OutlierLayer().eval()
+    with torch.no_grad():
+        module.mm[KINDS.index("query")].weight[:, 0] = 0
+        module.mm[KINDS.index("ffn_in")].weight[0] *= OUTLIER
+        module.mm[KINDS.index("ffn_out")].weight[:, 0] = 0
+    x = _outlier_inputs(64)[0]
+    zeros = np.zeros(16, dtype=np.int64)
+    splits = Splits(Split((x[:32],), np.zeros(32, dtype=np.int64)), Split((x[32:48],), zeros),
+                    Split((x[48:],), zeros))
+    spec = ModelSpec(name="toy_outlier_layer", task=Task.CLASSIFICATION, build=OutlierLayer, data=lambda: splits,
+                     example_inputs=_outlier_inputs, quality=EmbeddingFidelity(), recipe=None, input_names=("x",))
+    return Reference(spec=spec, module=module, key="toy-outlier-layer-v1", splits=splits)
+
+
+def test_the_search_keeps_the_sensitive_matmuls_in_fp32_until_the_budget_holds(tmp_path):
+    budget = 0.998
+    result = search(outlier_reference(), Context(Cache(tmp_path), 1), quality_budget=budget)
+    candidates = result["candidates"]
+    plain = [c for c in candidates if not c["settings"].get("keep_fp32")]
+    singles = [c for c in candidates if len(c["settings"].get("keep_fp32", [])) == 1]
+    assert plain and singles and all(c["cosine"] < budget for c in plain + singles)  # int8 alone misses it
+    ranked = sorted(result["sensitivity"], key=lambda g: -result["sensitivity"][g])
+    assert set(ranked[:2]) == {"query", "ffn_out"}, result["sensitivity"]
+    chosen = result["chosen"]
+    assert chosen["met"] and chosen["cosine"] >= budget
+    assert {g.partition(".")[0] for g in chosen["settings"]["keep_fp32"]} == {"query", "ffn_out"}
+    assert chosen["speedup"] == max(c["speedup"] for c in candidates if c["cosine"] >= budget)

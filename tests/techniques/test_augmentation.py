@@ -47,9 +47,20 @@ def test_mixup_mixes_inputs_and_its_loss_is_the_mixed_loss():
 
 def test_image_augmentations_do_not_apply_to_tabular_models():
     cfg = AugmentationConfig(name="affine")
-    assert "does not take images" in cfg.not_applicable(get_model("cancer_mlp"))
-    assert cfg.not_applicable(get_model("digits_cnn")) is None
-    assert "pretrained" in AugmentationConfig(name="n", augmentations=("noise",)).not_applicable(get_model("minilm"))
+    assert cfg.not_applicable(*_spec("cancer_mlp")) == "needs image inputs"
+    assert cfg.not_applicable(*_spec("digits_cnn")) is None
+    noise = AugmentationConfig(name="n", augmentations=("noise",))
+    assert noise.not_applicable(*_spec("minilm")) == "needs a training recipe and class labels and tabular inputs"
+    assert noise.not_applicable(*_spec("digits_cnn")) == "needs tabular inputs"
+    tokens = AugmentationConfig(name="t", augmentations=("token_dropout",))
+    assert tokens.not_applicable(*_spec("cancer_mlp")) == "needs token-id inputs"
+
+
+def _spec(name):
+    from model_zoo.traits import traits_of
+
+    spec = get_model(name)
+    return spec, traits_of(spec)
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [

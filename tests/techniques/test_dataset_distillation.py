@@ -58,4 +58,7 @@ def test_bad_values_name_the_field(field, value, message):
 
 
 def test_only_image_models_are_condensed():
-    assert "does not take images" in DatasetDistillationConfig(name="dd").not_applicable(get_model("cancer_mlp"))
+    from model_zoo.traits import traits_of
+
+    spec = get_model("cancer_mlp")
+    assert DatasetDistillationConfig(name="dd").not_applicable(spec, traits_of(spec)) == "needs image inputs"

@@ -64,6 +64,31 @@ def test_structured_pruning_removes_channels_and_macs(make_reference, ctx):
     assert artifact.module(x).shape == ref.module(x).shape  # the classifier keeps its classes
 
 
+def _zero_share(module: nn.Module) -> float:
+    """Exact zeros over all Linear/Conv2d weights, counted here without the technique's own helper."""
+    weights = [m.weight.detach() for m in module.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+    return sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
+
+
+def test_recorded_sparsity_is_the_artifacts_zero_share_not_the_configs_target(make_reference, ctx):
+    """Where the weights and the config disagree, the record follows the weights: structured pruning removes
+    channels and leaves no zeros; unstructured pruning of a model already 80 % zero leaves 80 %, not 50 %."""
+    structured = apply_pruning(make_reference("cnn"), PruningConfig(name="s", sparsity=0.5, method="structured"),
+                               ctx)
+    assert structured.proof["sparsity"] == pytest.approx(_zero_share(structured.module), abs=1e-12)
+    assert structured.proof["sparsity"] < 0.05
+    ref = make_reference("mlp")
+    with torch.no_grad():
+        for m in ref.module.modules():
+            if isinstance(m, nn.Linear):
+                m.weight.mul_(torch.rand(m.weight.shape, generator=torch.Generator().manual_seed(1)) > 0.8)
+    ref.key += "-sparse"
+    already = _zero_share(ref.module)
+    artifact = apply_pruning(ref, PruningConfig(name="p", sparsity=0.5), ctx)
+    assert artifact.proof["sparsity"] == pytest.approx(_zero_share(artifact.module), abs=1e-12)
+    assert artifact.proof["sparsity"] == pytest.approx(already, abs=1e-12) and already > 0.75
+
+
 def test_compressed_size_pays_for_zeros():
     dense, sparse = MLP(64, 64, 4), MLP(64, 64, 4)
     with torch.no_grad():

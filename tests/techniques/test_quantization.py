@@ -86,11 +86,13 @@ def test_int8_configs_promise_int8_in_their_proof(config):
 
 
 def test_dynamic_conv_config_needs_a_conv_model(make_reference):
+    from model_zoo.traits import traits_of
+
     conv = QUANT_PRESETS.get("ort_dynamic_int8_conv")
-    assert conv.not_applicable(make_reference("mlp").spec) == "ort_dynamic_int8_conv quantizes Conv and toy_mlp " \
-                                                              "has no convolutions"
-    assert conv.not_applicable(make_reference("cnn").spec) is None
-    assert QUANT_PRESETS.get("ort_dynamic_int8_per_tensor").not_applicable(make_reference("mlp").spec) is None
+    mlp, cnn = make_reference("mlp").spec, make_reference("cnn").spec
+    assert conv.not_applicable(mlp, traits_of(mlp)) == "needs convolutions"
+    assert conv.not_applicable(cnn, traits_of(cnn)) is None
+    assert QUANT_PRESETS.get("ort_dynamic_int8_per_tensor").not_applicable(mlp, traits_of(mlp)) is None
 
 
 def test_dynamic_op_types_are_ones_ort_quantizes():

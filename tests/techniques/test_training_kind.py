@@ -19,7 +19,8 @@ from tests.techniques.conftest import trainable_reference
 
 
 class Scale(Hook):
-    """Scales gradients: a real, seed-independent change to training."""
+    """Scales gradients: a real, seed-independent change to training under SGD (AdamW divides a constant factor
+    out of its update, so the arms below train with SGD)."""
 
     name = "scale"
 
@@ -38,9 +39,10 @@ class ScaleConfig(TrainingConfig):
 
     def arms(self, reference, ctx):
         spec = reference.spec
+        recipe = dataclasses.replace(spec.recipe, optimizer="sgd")
         return {
-            TECHNIQUE_ARM: Arm(spec.build, spec.recipe, reference.splits, hooks=lambda seed: [Scale(self.factor)]),
-            CONTROL_ARM: Arm(spec.build, spec.recipe, reference.splits),
+            TECHNIQUE_ARM: Arm(spec.build, recipe, reference.splits, hooks=lambda seed: [Scale(self.factor)]),
+            CONTROL_ARM: Arm(spec.build, recipe, reference.splits),
         }
 
     def summary(self, outcome):
@@ -63,6 +65,11 @@ def test_every_arm_is_trained_on_every_seed_and_compared(ctx):
     assert metrics["training.steps"] == 3 * outcome.arms[TECHNIQUE_ARM].stats[0].steps
     data = outcome.to_dict()
     assert data["comparisons"][0]["against"] == CONTROL_ARM and len(data["arms"]["technique"]["stats"]) == 3
+    for hooked, plain in zip(outcome.modules[TECHNIQUE_ARM], outcome.modules[CONTROL_ARM], strict=True):
+        # the hook changed training: same seed, same data, other weights (by more than rounding)
+        with torch.no_grad():
+            gap = max(float((a - b).abs().max()) for a, b in zip(hooked.parameters(), plain.parameters(), strict=True))
+        assert gap > 1e-3, gap
 
 
 def test_a_warm_run_trains_nothing_and_a_changed_config_trains_again(ctx, monkeypatch):
@@ -112,9 +119,9 @@ def test_bad_seed_lists_name_the_field(seeds, message):
 def test_training_cases_run_on_torch_eager_only_and_need_a_recipe():
     from harness.techniques import base as tbase
 
-    register_preset("toy_training_suite", ScaleConfig(name="half", models=("cancer_mlp", "minilm")))
+    register_preset("toy_training_suite", ScaleConfig(name="half"))
     try:
-        cases = generate_cases("toy_training_suite")
+        cases = generate_cases("toy_training_suite", models=("cancer_mlp", "minilm"))
     finally:
         tbase.PRESETS.pop("toy_training_suite")
     assert {(c.model, c.backend) for c in cases} == {("cancer_mlp", "torch_eager")}

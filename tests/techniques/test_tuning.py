@@ -137,6 +137,18 @@ def test_params_outside_the_models_space_are_refused():
         TuningConfig(name="t", params=("depth",)).search_space(MODELS.get("cancer_mlp"))
 
 
-def test_models_without_a_space_are_not_applicable():
-    assert "declares no search space" in TuningConfig(name="t").not_applicable(MODELS.get("digits_resnet"))
-    assert TuningConfig(name="t").not_applicable(MODELS.get("digits_cnn")) is None
+def test_a_model_without_a_declared_space_is_tuned_around_its_recipe():
+    import dataclasses
+
+    from harness.techniques.tuning import default_space
+    from model_zoo.traits import traits_of
+
+    resnet = MODELS.get("digits_resnet")
+    assert resnet.search_space is None and TuningConfig(name="t").not_applicable(resnet, traits_of(resnet)) is None
+    space = TuningConfig(name="t").search_space(resnet)
+    assert space == default_space(resnet.recipe)
+    assert space["lr"] == ("log", resnet.recipe.lr / 10, resnet.recipe.lr * 10)
+    assert space["batch_size"] == ("choice", 32, 64, 128)
+    pretrained = dataclasses.replace(resnet, name="frozen", recipe=None)
+    assert TuningConfig(name="t").not_applicable(pretrained, traits_of(pretrained)) == (
+        "needs a training recipe and a search space or a training recipe to search around")
