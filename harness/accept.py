@@ -20,6 +20,7 @@ keep their old entry, as with ``--optbench-update-baselines``.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import statistics
 import sys
 from pathlib import Path
@@ -48,8 +49,17 @@ def _median(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
-def entries_from_runs(runs: dict[Path, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """The runs' common environment and, per suite, ``case_id -> BaselineEntry`` with median figures."""
+def accepted(case_id: str, check: str, patterns: tuple[str, ...]) -> bool:
+    """Whether ``--accept-known`` (or ``--optbench-accept-known``) names this unmet contract: a ``case:check``
+    pattern (fnmatch) or a bare check name."""
+    return any(p == check or fnmatch.fnmatchcase(f"{case_id}:{check}", p) for p in patterns)
+
+
+def entries_from_runs(runs: dict[Path, dict[str, Any]], accept_known: tuple[str, ...] = (),
+                      ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The runs' common environment and, per suite, ``case_id -> BaselineEntry`` with median figures. A contract
+    a run failed becomes a finding only where ``accept_known`` names it (one the baseline already accepted, "known"
+    in the run, stays accepted); anything else unmet is refused, naming each, and nothing is written."""
     (first_path, first), *others = runs.items()
     for path, run in others:
         diff = env.class_difference(run["environment"], first["environment"])
@@ -62,6 +72,7 @@ def entries_from_runs(runs: dict[Path, dict[str, Any]]) -> tuple[dict[str, Any],
             if case.get("record") is not None:
                 by_case.setdefault((case["suite"], case["case_id"]), []).append((path, case))
     suites: dict[str, dict[str, Any]] = {}
+    refused: set[str] = set()
     for (suite, case_id), seen in sorted(by_case.items()):
         identity = seen[0][1]["record"].get("identity", {})
         for path, case in seen[1:]:
@@ -73,6 +84,9 @@ def entries_from_runs(runs: dict[Path, dict[str, Any]]) -> tuple[dict[str, Any],
                    for k in sorted(names)}
         unmet = frozenset(v["check"] for _, c in seen for v in c.get("verdicts", [])
                           if v["source"] == "contract" and v["status"] in ("fail", "known"))
+        refused.update(f"{case_id}:{v['check']}" for _, c in seen for v in c.get("verdicts", [])
+                       if v["source"] == "contract" and v["status"] == "fail"
+                       and not accepted(case_id, v["check"], accept_known))
         spread = {}
         if len(seen) > 1:
             for name in SPEED_FIGURES:
@@ -82,17 +96,22 @@ def entries_from_runs(runs: dict[Path, dict[str, Any]]) -> tuple[dict[str, Any],
         suites.setdefault(suite, {})[case_id] = baselines.BaselineEntry(
             {k: v for k, v in metrics.items() if v is not None}, unmet, seen[-1][1]["record"]["config"],
             dict(identity), spread, len(seen))
+    if refused:
+        names = sorted(refused)
+        raise AcceptError(f"{len(names)} unmet contract(s) not accepted as findings: {', '.join(names[:8])}"
+                          f"{', ...' if len(names) > 8 else ''}; fix them, or accept each with --accept-known "
+                          "CASE:CHECK (nothing was written)")
     return first["environment"], suites
 
 
 def accept(run_paths: list[Path], baseline_dir: Path, *, dry_run: bool = False,
-           show: Any = print) -> list[Path]:
+           show: Any = print, accept_known: tuple[str, ...] = ()) -> list[Path]:
     """Merge the median of ``run_paths`` into each suite's baseline in ``baseline_dir``, after showing the change
     (``show`` gets each line); returns the files written (none with ``dry_run``)."""
     if len(run_paths) < 1:
         raise AcceptError("give at least one run record (results/run-*.json)")
     runs = {path: _load_run(path) for path in run_paths}
-    environment, suites = entries_from_runs(runs)
+    environment, suites = entries_from_runs(runs, accept_known)
     written = []
     for suite, entries in suites.items():
         path = baselines.baseline_path(baseline_dir, suite)
@@ -112,9 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path, help="run records, results/run-*.json")
     parser.add_argument("--baseline-dir", type=Path, default=Path("results/baselines"))
     parser.add_argument("--dry-run", action="store_true", help="show old -> new and what would fail; write nothing")
+    parser.add_argument("--accept-known", metavar="CASE:CHECK", action="append", default=[],
+                        help="accept this unmet contract as a finding (repeatable; CASE may hold * wildcards, a bare "
+                             "CHECK matches every case); any other unmet contract is refused")
     args = parser.parse_args(argv)
     try:
-        written = accept(args.runs, args.baseline_dir, dry_run=args.dry_run)
+        written = accept(args.runs, args.baseline_dir, dry_run=args.dry_run, accept_known=tuple(args.accept_known))
     except OptbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

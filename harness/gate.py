@@ -53,7 +53,7 @@ class Expectation:
     decision: Decision = "point"
     unit: str = ""  # what the interval's n counts ("seeds", "test items", "rounds")
     # A precondition: (metric, what it means). Where the metric is 0 or missing, the contract is not exercised on
-    # this model and is inconclusive, saying why (a diverging regime whose control does not diverge).
+    # this model and not judged (SKIP), saying why (a diverging regime whose control does not diverge).
     given: tuple[str, str] | None = None
 
 
@@ -187,9 +187,9 @@ def check_contract(
             )
             continue
         if exp.given is not None and not metrics.get(exp.given[0]):
-            verdicts.append(Verdict(case_id, exp.name, "contract", exp.metric, Status.INCONCLUSIVE, current,
-                                    exp.threshold, message=f"{case_id}: contract {exp.name} inconclusive: not "
-                                                           f"exercised on this model ({exp.given[1]})"))
+            verdicts.append(Verdict(case_id, exp.name, "contract", exp.metric, Status.SKIP, current,
+                                    exp.threshold, message=f"not judged: not exercised on this model "
+                                                           f"({exp.given[1]})"))
             continue
         if exp.decision == "interval":
             verdicts.append(_judge_interval(case_id, exp, current, metrics, accepted_failures))
@@ -209,23 +209,26 @@ def check_contract(
 
 
 def decide(low: float, high: float, op: Op, margin: float) -> Status:
-    """An interval against a margin: PASS when all of it satisfies ``op margin``, FAIL when none of it does."""
-    lower_bound = op in (">=", ">")
-    inner, outer = (low, high) if lower_bound else (high, low)
-    if _holds(inner, op, margin):
-        return Status.PASS
-    if not _holds(outer, op, margin):
-        return Status.FAIL
-    return Status.INCONCLUSIVE
+    """An interval against a margin: PASS when all of it satisfies ``op margin``, FAIL when all of it lies strictly
+    on the other side; an interval that touches the margin is INCONCLUSIVE (two arms at the same ceiling, every
+    seed and item alike, show no difference: they cannot show that one is worse)."""
+    if op in (">=", ">"):
+        return Status.PASS if _holds(low, op, margin) else Status.FAIL if high < margin else Status.INCONCLUSIVE
+    return Status.PASS if _holds(high, op, margin) else Status.FAIL if low > margin else Status.INCONCLUSIVE
+
+
+PRACTICAL_SAMPLES = 100  # beyond 100 times the present count, no run decides a contract: the effect sits at its margin
 
 
 def needed(current: float, low: float, high: float, n: float | None, margin: float) -> int | None:
     """About how many items (of what ``n`` counts) would shrink the interval enough to exclude ``margin``, at the
-    same effect and spread (the half-width falls with the square root of n); None when it never would."""
+    same effect and spread (the half-width falls with the square root of n); None when none would (the effect is
+    at the margin, or more than ``PRACTICAL_SAMPLES`` times as many would be needed)."""
     distance, half = abs(current - margin), (high - low) / 2
     if n is None or not n > 0 or distance == 0 or not math.isfinite(half):
         return None
-    return max(int(n) + 1, math.ceil(n * (half / distance) ** 2))
+    more = n * (half / distance) ** 2
+    return max(int(n) + 1, math.ceil(more)) if more <= PRACTICAL_SAMPLES * n else None
 
 
 def _judge_interval(case_id: str, exp: Expectation, current: float, metrics: Mapping[str, float | None],
@@ -252,7 +255,8 @@ def _judge_interval(case_id: str, exp: Expectation, current: float, metrics: Map
     elif status is Status.INCONCLUSIVE:
         more = needed(current, interval[0], interval[1], n, exp.threshold)
         decide_note = (f"about {more} {exp.unit} would decide it" if more is not None
-                       else "no sample size decides it at this effect")
+                       else f"no practical number of {exp.unit or 'samples'} decides it: the effect sits at the "
+                            "margin")
         message = (f"{case_id}: contract {exp.name} inconclusive: {where} holds the margin {exp.op} "
                    f"{_fmt(exp.threshold)}; {decide_note}")
     return Verdict(case_id, exp.name, "contract", exp.metric, status, current, exp.threshold, message=message,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import fnmatch
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 import torch
 
 from harness import baselines, env
+from harness.accept import accepted
 from harness.cache import Cache
 from harness.case import Case, chosen_presets, generate_cases, not_applicable, summarize_reasons
 from harness.errors import ModelError, OptbenchError, one_line
@@ -292,7 +292,7 @@ class OptbenchSession:
         for v in unmet:
             if v.status is Status.KNOWN:
                 continue
-            if any(fnmatch.fnmatchcase(f"{case.id}:{v.check}", p) or p == v.check for p in self.options.accept_known):
+            if accepted(case.id, v.check, self.options.accept_known):
                 self.accepted_known.append(f"{case.id}:{v.check}")
             else:
                 refused.append(f"{v.message} (not accepted as a finding: name it with --optbench-accept-known "

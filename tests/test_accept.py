@@ -38,7 +38,7 @@ def test_baseline_is_the_median_of_the_runs_and_keeps_other_cases(tmp_path):
     runs = [_run(tmp_path, str(i), [_case("m-int8-ort", s, contract=c)])
             for i, (s, c) in enumerate([(0.50, "pass"), (0.35, "fail"), (0.34, "pass")])]
     shown: list[str] = []
-    (written,) = accept.accept(runs, base_dir, show=shown.append)
+    (written,) = accept.accept(runs, base_dir, show=shown.append, accept_known=("m-int8-*:quality_retention",))
     loaded = baselines.load(written)
     assert loaded is not None
     cls = loaded.for_environment(ENV)
@@ -50,6 +50,21 @@ def test_baseline_is_the_median_of_the_runs_and_keeps_other_cases(tmp_path):
     assert entry.runs == 3 and entry.spread == {"speedup": pytest.approx(0.08 / 0.35, abs=1e-3)}  # half-range
     assert cls.cases["other"].metrics == {"speedup": 9.0}
     assert "    m-int8-ort: new" in shown
+
+
+def test_an_unmet_contract_is_refused_unless_named_and_nothing_is_written(tmp_path, capsys):
+    base_dir = tmp_path / "baselines"
+    runs = [_run(tmp_path, "a", [_case("m-int8-ort", 0.5, contract="fail"), _case("m-fp16-ort", 0.9)]),
+            _run(tmp_path, "b", [_case("m-int8-ort", 0.5, contract="known")])]
+    assert accept.main([*map(str, runs), "--baseline-dir", str(base_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "1 unmet contract(s) not accepted as findings: m-int8-ort:quality_retention" in err
+    assert "--accept-known CASE:CHECK (nothing was written)" in err
+    assert not baselines.baseline_path(base_dir, "quantization").exists()
+    assert accept.main([*map(str, runs), "--baseline-dir", str(base_dir), "--accept-known", "quality_retention"]) == 0
+    cls = baselines.load(baselines.baseline_path(base_dir, "quantization")).for_environment(ENV)
+    assert cls.cases["m-int8-ort"].accepted_failures == {"quality_retention"}
+    assert cls.cases["m-fp16-ort"].accepted_failures == frozenset()
 
 
 def test_dry_run_shows_the_change_and_writes_nothing(tmp_path):

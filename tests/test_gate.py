@@ -12,6 +12,8 @@ from harness.gate import (
     Tolerances,
     check_baseline,
     check_contract,
+    decide,
+    needed,
     sampling_margin,
 )
 
@@ -307,3 +309,62 @@ def test_second_look_with_more_samples_turns_an_undecided_failure_into_a_pass():
     verdict, retries = with_second_look(lambda: _speed_verdict(samples, spread=0.01), lambda v: v.retry,
                                         lambda: samples.extend([1.98, 2.01, 1.97, 2.02, 1.99, 2.0, 1.96] * 2))
     assert retries == 1 and verdict.status is Status.PASS
+
+
+# -- contracts on noisy figures: decisions on intervals ---------------------------------------------------------------
+@pytest.mark.parametrize(("low", "high", "op", "margin", "status"), [
+    (0.01, 0.05, ">", 0.0, Status.PASS),  # superiority: the whole interval above 0
+    (-0.02, 0.05, ">", 0.0, Status.INCONCLUSIVE),
+    (-0.05, -0.01, ">", 0.0, Status.FAIL),  # wholly below: worse than the control
+    (0.0, 0.0, ">", 0.0, Status.INCONCLUSIVE),  # both arms at one ceiling: no difference, not a loss
+    (-0.02, 0.01, ">=", -0.03, Status.PASS),  # non-inferiority: the interval clears the margin
+    (-0.05, -0.01, ">=", -0.03, Status.INCONCLUSIVE),  # the other machine's near_teacher: holds the margin
+    (-0.06, -0.04, ">=", -0.03, Status.FAIL),
+    (0.1, 0.3, "<=", 0.5, Status.PASS),
+    (0.4, 0.6, "<=", 0.5, Status.INCONCLUSIVE),
+    (0.6, 0.7, "<", 0.5, Status.FAIL),
+])
+def test_an_interval_passes_clear_of_its_margin_fails_wholly_beyond_and_is_otherwise_inconclusive(
+        low, high, op, margin, status):
+    assert decide(low, high, op, margin) is status
+
+
+def test_an_inconclusive_contract_says_how_many_more_seeds_would_decide_it():
+    exp = Expectation("near_teacher", "training.vs_teacher.mean", ">=", -0.03, decision="interval", unit="seeds")
+    metrics = {"training.vs_teacher.mean": -0.035, "training.vs_teacher.ci_low": -0.0535,
+               "training.vs_teacher.ci_high": -0.0165, "training.vs_teacher.n": 3.0}
+    (v,) = check_contract("c", metrics, [exp])
+    assert v.status is Status.INCONCLUSIVE and v.interval == (-0.0535, -0.0165)
+    assert needed(-0.035, -0.0535, -0.0165, 3.0, -0.03) == 42  # 3 x (0.0185 / 0.005)^2, rounded up
+    assert v.message == ("c: contract near_teacher inconclusive: training.vs_teacher.mean = -0.0350 (95 % interval "
+                         "-0.0535 to -0.0165, n = 3.0000 seeds) holds the margin >= -0.0300; about 42 seeds "
+                         "would decide it")
+    # the same point estimate with a narrow interval is a decision, not a verdict on the point
+    narrow = {**metrics, "training.vs_teacher.ci_low": -0.038, "training.vs_teacher.ci_high": -0.031}
+    (failed,) = check_contract("c", narrow, [exp])
+    assert failed.status is Status.FAIL and "lies wholly beyond >= -0.0300" in failed.message
+    assert check_contract("c", narrow, [exp], frozenset({"near_teacher"}))[0].status is Status.KNOWN
+
+
+def test_a_point_contract_ignores_any_interval_and_a_missing_interval_is_inconclusive():
+    point = Expectation("sparsity", "proof.sparsity", ">=", 0.5)
+    assert check_contract("c", {"proof.sparsity": 0.49, "proof.sparsity.ci_high": 0.9}, [point])[0].status \
+        is Status.FAIL
+    noisy = Expectation("beats", "training.effect.mean", ">", 0.0, decision="interval", unit="seeds")
+    (v,) = check_contract("c", {"training.effect.mean": 0.02, "training.effect.n": 1.0}, [noisy])
+    assert v.status is Status.INCONCLUSIVE and "has no interval" in v.message
+
+
+def test_a_contract_whose_precondition_is_unmet_is_not_judged():
+    exp = Expectation("no_divergence", "training.divergence_rate", "<=", 0.0,
+                      given=("training.regime_exercised", "the control did not diverge"))
+    (v,) = check_contract("c", {"training.divergence_rate": 0.4, "training.regime_exercised": 0.0}, [exp])
+    assert v.status is Status.SKIP and v.message == "not judged: not exercised on this model (the control did " \
+                                                     "not diverge)"
+    (judged,) = check_contract("c", {"training.divergence_rate": 0.4, "training.regime_exercised": 1.0}, [exp])
+    assert judged.status is Status.FAIL
+
+
+def test_an_effect_at_its_margin_asks_for_no_impossible_sample_size():
+    assert needed(2e-17, -0.02, 0.02, 5.0, 0.0) is None  # a noise-level effect: no run decides it
+    assert needed(0.015, -0.029, 0.059, 5.0, 0.0) == 44

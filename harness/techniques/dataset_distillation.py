@@ -123,7 +123,7 @@ def write_grid_png(images: torch.Tensor, labels: np.ndarray, path: Path, scale: 
                      + chunk(b"IEND", b""))
 
 
-MIN_SYNTHETIC_SHIFT = 0.01  # the proof that matching acted: the images moved this far from their real starts
+MIN_SYNTHETIC_SHIFT = 0.001  # the proof that matching acted: the images moved this far from their real starts
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,6 +36,7 @@ from harness.training import Hook, predict
 from model_zoo.reference import Reference
 from model_zoo.spec import ModelSpec
 from model_zoo.students import STUDENTS, student_of
+from model_zoo.traits import HEAVY_MACS, count_macs
 
 MAX_STUDENT_SHARE = 0.25  # a declared student has at most a quarter of its teacher's parameters
 VARIANT_WIDTH = 0.5  # a model that declares no student is distilled into its build_variant at this width
@@ -165,7 +166,10 @@ class DistillationConfig(TrainingConfig):
         kl = [kl_to_teacher(m, teacher_logits, test, self.temperature) for m in outcome.modules[TECHNIQUE_ARM]]
         kl_scratch = [kl_to_teacher(m, teacher_logits, test, self.temperature) for m in outcome.modules[CONTROL_ARM]]
         mean_kl, mean_scratch = sum(kl) / len(kl), sum(kl_scratch) / len(kl_scratch)
+        teacher_macs = count_macs(teacher, tuple(t[:1] for t in test.inputs))
         return {
+            "teacher_macs": teacher_macs,
+            "teacher_heavy": float(teacher_macs >= HEAVY_MACS),
             "params_share": _params(student) / _params(teacher),
             "soft_share": seed_mean(outcome.arms[TECHNIQUE_ARM].stats, "soft_share"),
             "kl_to_teacher": mean_kl,
@@ -181,7 +185,9 @@ class DistillationConfig(TrainingConfig):
             Expectation("near_teacher", "training.vs_teacher.mean", ">=", -self.max_teacher_gap,
                         decision="interval", unit="seeds"),
             Expectation("smaller_than_teacher", "training.params_share", "<", 1.0),
-            Expectation("faster_than_teacher", "speedup", ">", 1.0, decision="interval", unit="timing rounds"),
+            Expectation("faster_than_teacher", "speedup", ">", 1.0, decision="interval", unit="timing rounds",
+                        given=("training.teacher_heavy", "the teacher's call is light: its fixed overhead, not "
+                               "compute, sets its latency, so a smaller student need not be faster")),
         ]
 
 

@@ -179,7 +179,8 @@ class GradientClippingConfig(TrainingConfig):
         if self.regime == "diverging":
             given = ("training.regime_exercised",
                      f"the unclipped control diverged on fewer than {self.min_control_divergence:.0%} of its seeds")
-            return [acted, Expectation("no_divergence", "training.divergence_rate", "<=", 0.0, given=given)]
+            return [dataclasses.replace(acted, given=given),
+                    Expectation("no_divergence", "training.divergence_rate", "<=", 0.0, given=given)]
         return [acted, Expectation("quality_vs_control", "training.effect.mean", ">=", -self.max_quality_loss,
                                    decision="interval", unit="seeds")]
 
