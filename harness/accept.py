@@ -20,6 +20,7 @@ keep their old entry, as with ``--optbench-update-baselines``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fnmatch
 import statistics
 import sys
@@ -41,7 +42,14 @@ class AcceptError(OptbenchError):
 def _load_run(path: Path) -> dict[str, Any]:
     """The parts of a run record accepting reads; an unreadable or foreign record raises RunRecordError naming it."""
     run = RunResult.load(path)
-    return {"environment": run.environment, "cases": list(run.cases)}
+    stale = {suite: set(info.get("stale") or ()) for suite, info in run.baselines.items()}
+    return {"environment": run.environment, "cases": list(run.cases), "stale": stale}
+
+
+def stale_entries(runs: dict[Path, dict[str, Any]], suite: str) -> set[str]:
+    """The baseline entries of ``suite`` that every run reported as stale (no case of its selection made them)."""
+    sets = [run.get("stale", {}).get(suite, set()) for run in runs.values()]
+    return set.intersection(*sets) if sets else set()
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -104,19 +112,43 @@ def entries_from_runs(runs: dict[Path, dict[str, Any]], accept_known: tuple[str,
     return first["environment"], suites
 
 
+def widened(old: baselines.BaselineFile | None, environment: dict[str, Any],
+            entries: dict[str, baselines.BaselineEntry]) -> dict[str, baselines.BaselineEntry]:
+    """``entries`` with each speed figure's spread at least what the old entry of the class recorded: the noise a
+    class showed before (cold runs, another chip of the class) still describes it."""
+    own = old.for_environment(environment) if old is not None else None
+    if own is None:
+        return entries
+    out = {}
+    for case_id, entry in entries.items():
+        before = own.cases.get(case_id)
+        spread = dict(entry.spread)
+        if before is not None:
+            for name, value in before.spread.items():
+                spread[name] = max(value, spread.get(name, 0.0))
+        out[case_id] = dataclasses.replace(entry, spread=spread)
+    return out
+
+
 def accept(run_paths: list[Path], baseline_dir: Path, *, dry_run: bool = False,
-           show: Any = print, accept_known: tuple[str, ...] = ()) -> list[Path]:
+           show: Any = print, accept_known: tuple[str, ...] = (), keep_wider_spread: bool = False,
+           suites: tuple[str, ...] = ()) -> list[Path]:
     """Merge the median of ``run_paths`` into each suite's baseline in ``baseline_dir``, after showing the change
     (``show`` gets each line); returns the files written (none with ``dry_run``)."""
     if len(run_paths) < 1:
         raise AcceptError("give at least one run record (results/run-*.json)")
     runs = {path: _load_run(path) for path in run_paths}
-    environment, suites = entries_from_runs(runs, accept_known)
+    runs = {path: {**run, "cases": [c for c in run["cases"] if not suites or c.get("suite") in suites]}
+            for path, run in runs.items()}
+    environment, by_suite = entries_from_runs(runs, accept_known)
     written = []
-    for suite, entries in suites.items():
+    for suite, entries in by_suite.items():
         path = baselines.baseline_path(baseline_dir, suite)
         old = baselines.load(path)  # a corrupt file raises here and is left as it is
-        new = baselines.merged(old, suite, environment, entries)
+        if keep_wider_spread:
+            entries = widened(old, environment, entries)
+        drop = stale_entries(runs, suite)
+        new = baselines.merged(old, suite, environment, entries, drop=drop)
         show(f"{path}:")
         for line in baselines.diff_lines(old, new):
             show(f"  {line}")
@@ -134,9 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accept-known", metavar="CASE:CHECK", action="append", default=[],
                         help="accept this unmet contract as a finding (repeatable; CASE may hold * wildcards, a bare "
                              "CHECK matches every case); any other unmet contract is refused")
+    parser.add_argument("--keep-wider-spread", action="store_true",
+                        help="keep each speed figure's spread at least what the class's old entry recorded (runs "
+                             "taken warm on one machine do not forget the noise cold runs or other chips showed)")
+    parser.add_argument("--suites", metavar="NAMES", default="",
+                        help="comma-separated suites to accept (default: every suite the runs hold)")
     args = parser.parse_args(argv)
     try:
-        written = accept(args.runs, args.baseline_dir, dry_run=args.dry_run, accept_known=tuple(args.accept_known))
+        suites = tuple(s.strip() for s in args.suites.split(",") if s.strip())
+        written = accept(args.runs, args.baseline_dir, dry_run=args.dry_run, accept_known=tuple(args.accept_known),
+                         keep_wider_spread=args.keep_wider_spread, suites=suites)
     except OptbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

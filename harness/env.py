@@ -47,6 +47,17 @@ def _cpu() -> tuple[str, tuple[str, ...]]:
     return name, tuple(f for f in CPU_FLAGS if f in flags)
 
 
+@functools.cache
+def cpu_model_id() -> str | None:
+    """The CPU's family and model numbers (``family 25 model 1``: an AMD Zen 3): virtual machines often hide the
+    model name, and two chips of one machine class can differ in speed (recorded, not part of the class)."""
+    import cpuinfo
+
+    info = cpuinfo.get_cpu_info()
+    family, model = info.get("family"), info.get("model")
+    return f"family {family} model {model}" if family is not None and model is not None else None
+
+
 def is_x86() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 
@@ -80,6 +91,7 @@ def capture(threads: int) -> dict[str, Any]:
         "cpu": cpu,
         "arch": platform.machine().lower(),
         "cpu_flags": list(flags),
+        "cpu_model_id": cpu_model_id(),
         "physical_cores": psutil.cpu_count(logical=False),
         "logical_cores": os.cpu_count(),
         "threads": threads,

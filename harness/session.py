@@ -349,7 +349,7 @@ class OptbenchSession:
         baseline = self.baselines[suite]
         info: dict[str, Any] = {"path": str(baselines.baseline_path(self.options.baseline_dir, suite)),
                                 "environment": None, "compared": [], "machine_class": self.machine_class,
-                                "class_baseline": False, "classes": []}
+                                "class_baseline": False, "classes": [], "stale": self.stale.get(suite, [])}
         if baseline is not None:
             info["classes"] = sorted(baseline.classes)
             own = baseline.for_environment(self.environment)

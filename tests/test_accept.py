@@ -111,3 +111,46 @@ def test_command_line_reports_a_bad_record_in_one_line(tmp_path, capsys):
     old.write_text('{"schema_version": 99, "cases": []}')
     assert accept.main([str(old), "--baseline-dir", str(tmp_path)]) == 2
     assert f"{old}: unknown run record schema_version 99; this optbench reads version 1" in capsys.readouterr().err
+
+
+def test_keep_wider_spread_never_forgets_the_noise_the_class_showed_before(tmp_path):
+    base_dir = tmp_path / "baselines"
+    baselines.save(baselines.baseline_path(base_dir, "quantization"), BaselineFile.single(
+        "quantization", ENV, {"m-int8-ort": BaselineEntry({"speedup": 0.4}, spread={"speedup": 0.5})}))
+    runs = [_run(tmp_path, str(i), [_case("m-int8-ort", s)]) for i, s in enumerate([0.40, 0.41, 0.42])]
+    accept.accept(runs, base_dir, show=lambda _: None)
+    cls = baselines.load(baselines.baseline_path(base_dir, "quantization")).for_environment(ENV)
+    assert cls.cases["m-int8-ort"].spread["speedup"] < 0.1  # the three runs alone
+    accept.accept(runs, base_dir, show=lambda _: None, keep_wider_spread=True)
+    cls = baselines.load(baselines.baseline_path(base_dir, "quantization")).for_environment(ENV)
+    assert cls.cases["m-int8-ort"].spread["speedup"] < 0.1  # the entry just written is the old one now
+    baselines.save(baselines.baseline_path(base_dir, "quantization"), BaselineFile.single(
+        "quantization", ENV, {"m-int8-ort": BaselineEntry({"speedup": 0.4}, spread={"speedup": 0.5})}))
+    accept.accept(runs, base_dir, show=lambda _: None, keep_wider_spread=True)
+    cls = baselines.load(baselines.baseline_path(base_dir, "quantization")).for_environment(ENV)
+    assert cls.cases["m-int8-ort"].spread["speedup"] == 0.5 and cls.cases["m-int8-ort"].metrics["speedup"] == 0.41
+
+
+def test_accepting_some_suites_leaves_the_others_alone(tmp_path):
+    base_dir = tmp_path / "baselines"
+    other = {**_case("m-kd-ort", 2.0), "suite": "distillation"}
+    runs = [_run(tmp_path, "a", [_case("m-int8-ort", 0.5), other])]
+    assert accept.main([*map(str, runs), "--baseline-dir", str(base_dir), "--suites", "distillation"]) == 0
+    assert baselines.baseline_path(base_dir, "distillation").exists()
+    assert not baselines.baseline_path(base_dir, "quantization").exists()
+
+
+def test_entries_every_run_reported_stale_are_dropped(tmp_path):
+    base_dir = tmp_path / "baselines"
+    path = baselines.baseline_path(base_dir, "quantization")
+    baselines.save(path, BaselineFile.single("quantization", ENV, {"m-gone-ort": BaselineEntry({"speedup": 1.0}),
+                                                                   "m-kept-ort": BaselineEntry({"speedup": 1.0})}))
+    runs = []
+    for name, stale in (("a", ["m-gone-ort"]), ("b", ["m-gone-ort", "m-kept-ort"])):
+        run = _run(tmp_path, name, [_case("m-int8-ort", 0.5)])
+        data = json.loads(run.read_text())
+        data["baselines"] = {"quantization": {"stale": stale}}
+        run.write_text(json.dumps(data))
+        runs.append(run)
+    accept.accept(runs, base_dir, show=lambda _: None)
+    assert set(baselines.load(path).for_environment(ENV).cases) == {"m-kept-ort", "m-int8-ort"}
