@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import fnmatch
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -158,6 +159,59 @@ def accept(run_paths: list[Path], baseline_dir: Path, *, dry_run: bool = False,
     return written
 
 
+MIN_WEIGHTS = 3  # distinct reference weights a spread across weights is measured from, at the least
+
+
+def weights_spread(run_paths: list[Path], baseline_dir: Path, *, dry_run: bool = False, show: Any = print,
+                   ) -> list[Path]:
+    """Record, in each case's entry of the runs' machine class, how far its ``quality.value`` scattered across the
+    runs' reference weights (the sample standard deviation over distinct weights): runs with
+    ``--optbench-seed-offset`` (or of several machines of one class) train other weights from the same recipes.
+    The gate then compares quality on other weights within ``spread_k`` × that spread. Figures and speed spreads
+    are left as they are; cases seen with fewer than ``MIN_WEIGHTS`` weights are named and left alone."""
+    runs = {path: _load_run(path) for path in run_paths}
+    (first_path, first), *others = runs.items()
+    for path, run in others:
+        diff = env.class_difference(run["environment"], first["environment"])
+        if diff:
+            raise AcceptError(f"run record {path}: measured on another machine class than {first_path} "
+                              f"({', '.join(diff)} differ); a baseline entry comes from one class")
+    seen: dict[str, dict[str, dict[str, float]]] = {}  # suite -> case -> weights identity -> quality
+    for run in runs.values():
+        for case in run["cases"]:
+            record = case.get("record")
+            quality = (record or {}).get("metrics", {}).get("quality.value")
+            if quality is None:
+                continue
+            identity = json.dumps(record.get("identity", {}), sort_keys=True)
+            seen.setdefault(case["suite"], {}).setdefault(case["case_id"], {})[identity] = quality
+    written = []
+    for suite, cases in sorted(seen.items()):
+        path = baselines.baseline_path(baseline_dir, suite)
+        old = baselines.load(path)
+        own = old.for_environment(first["environment"]) if old is not None else None
+        if own is None:
+            raise AcceptError(f"{path} holds no entry of the runs' machine class; accept the baseline first")
+        updated = {}
+        for case_id, by_weights in sorted(cases.items()):
+            entry = own.cases.get(case_id)
+            if entry is None or len(by_weights) < MIN_WEIGHTS:
+                if len(by_weights) > 1:
+                    show(f"  {suite}: {case_id}: {len(by_weights)} weights, fewer than {MIN_WEIGHTS}: left alone")
+                continue
+            value = round(statistics.stdev(by_weights.values()), 4)
+            updated[case_id] = dataclasses.replace(entry, spread={**entry.spread, baselines.WEIGHTS_SPREAD: value})
+            show(f"  {suite}: {case_id}: quality across {len(by_weights)} weights "
+                 f"{min(by_weights.values()):.4f}-{max(by_weights.values()):.4f}, spread {value:.4f}")
+        if updated and not dry_run:
+            classes = dict(old.classes)
+            key = next(k for k, c in old.classes.items() if c is own)
+            classes[key] = dataclasses.replace(own, cases={**own.cases, **updated})
+            baselines.save(path, dataclasses.replace(old, classes=classes))
+            written.append(path)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.accept", description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run records, results/run-*.json")
@@ -169,11 +223,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-wider-spread", action="store_true",
                         help="keep each speed figure's spread at least what the class's old entry recorded (runs "
                              "taken warm on one machine do not forget the noise cold runs or other chips showed)")
+    parser.add_argument("--weights-spread", action="store_true",
+                        help="instead of accepting figures, record each case's quality spread across the runs' "
+                             "reference weights (runs with --optbench-seed-offset): what the gate allows on another "
+                             "machine's weights")
     parser.add_argument("--suites", metavar="NAMES", default="",
                         help="comma-separated suites to accept (default: every suite the runs hold)")
     args = parser.parse_args(argv)
     try:
         suites = tuple(s.strip() for s in args.suites.split(",") if s.strip())
+        if args.weights_spread:
+            for path in weights_spread(args.runs, args.baseline_dir, dry_run=args.dry_run):
+                print(f"wrote the spread across weights into {path}")
+            return 0
         written = accept(args.runs, args.baseline_dir, dry_run=args.dry_run, accept_known=tuple(args.accept_known),
                          keep_wider_spread=args.keep_wider_spread, suites=suites)
     except OptbenchError as exc:

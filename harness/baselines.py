@@ -236,6 +236,10 @@ def save(path: Path, baseline: BaselineFile) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+# The spread key of a case's quality across reference weights (harness.accept --weights-spread).
+WEIGHTS_SPREAD = "quality.value"
+
+
 def merged(
     old: BaselineFile | None, suite: str, environment: dict[str, Any], entries: dict[str, BaselineEntry],
     drop: Iterable[str] = (),
@@ -247,7 +251,12 @@ def merged(
     cases = dict(classes[key].cases) if key in classes else {}
     for case_id in drop:
         cases.pop(case_id, None)
-    cases.update(entries)
+    for case_id, entry in entries.items():
+        before = cases.get(case_id)
+        if before is not None and WEIGHTS_SPREAD in before.spread and WEIGHTS_SPREAD not in entry.spread:
+            # measured across weights, which runs of one machine's weights cannot re-measure: kept
+            entry = dataclasses.replace(entry, spread={**entry.spread, WEIGHTS_SPREAD: before.spread[WEIGHTS_SPREAD]})
+        cases[case_id] = entry
     classes[key] = ClassBaseline(environment, cases, dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     return BaselineFile(suite, classes)
 

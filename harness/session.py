@@ -169,8 +169,8 @@ class OptbenchSession:
 
     def _selected(self, case_id: str) -> bool:
         o = self.options
-        model, _, rest = case_id.partition("-")
-        config, _, backend = rest.rpartition("-")
+        rest, _, backend = case_id.rpartition("-")  # model-config-backend; a model's name may hold "-"
+        model, _, config = rest.rpartition("-")
         return ((not o.models or model in o.models) and (not o.configs or config in o.configs or config == "fp32")
                 and (not o.backends or backend in o.backends))
 
@@ -256,7 +256,8 @@ class OptbenchSession:
             comparable = frozenset({Scope.ANYWHERE, Scope.SAME_CLASS} if same_class else {Scope.ANYWHERE})
             quality = QualityComparison.of(record.identity, entry.identity)
             verdicts += check_baseline(case.id, metrics, entry.metrics, self.options.tolerances, comparable, quality,
-                                       spread=entry.spread if same_class else {}, samples=record.samples())
+                                       spread=entry.spread if same_class else {}, samples=record.samples(),
+                                       weights_spread=entry.spread.get(baselines.WEIGHTS_SPREAD))
         failed = [v.message for v in verdicts if v.status is Status.FAIL]
         known = [v.message for v in verdicts if v.status is Status.KNOWN]
         undecided = [v.message for v in verdicts if v.status is Status.INCONCLUSIVE]

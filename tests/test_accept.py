@@ -154,3 +154,24 @@ def test_entries_every_run_reported_stale_are_dropped(tmp_path):
         runs.append(run)
     accept.accept(runs, base_dir, show=lambda _: None)
     assert set(baselines.load(path).for_environment(ENV).cases) == {"m-kept-ort", "m-int8-ort"}
+
+
+def test_the_spread_across_weights_is_recorded_and_kept_by_later_acceptance(tmp_path, capsys):
+    base_dir = tmp_path / "baselines"
+    path = baselines.baseline_path(base_dir, "quantization")
+    baselines.save(path, BaselineFile.single("quantization", ENV, {
+        "m-int8-ort": BaselineEntry({"speedup": 0.5, "quality.value": 0.96}, spread={"speedup": 0.1})}))
+    runs = []
+    for i, q in enumerate((0.96, 0.93, 0.88)):  # three seed offsets: three weights
+        case = _case("m-int8-ort", 0.5, identity={"weights": f"w{i}"})
+        case["record"]["metrics"]["quality.value"] = q
+        runs.append(_run(tmp_path, str(i), [case]))
+    assert accept.main([*map(str, runs[:2]), "--baseline-dir", str(base_dir), "--weights-spread"]) == 0
+    assert "2 weights, fewer than 3: left alone" in capsys.readouterr().out
+    assert accept.main([*map(str, runs), "--baseline-dir", str(base_dir), "--weights-spread"]) == 0
+    entry = baselines.load(path).for_environment(ENV).cases["m-int8-ort"]
+    assert entry.spread == {"speedup": 0.1, "quality.value": pytest.approx(0.0404, abs=1e-4)}
+    assert entry.metrics["quality.value"] == 0.96  # figures untouched
+    accept.accept([_run(tmp_path, "later", [_case("m-int8-ort", 0.6)])], base_dir, show=lambda _: None)
+    assert baselines.load(path).for_environment(ENV).cases["m-int8-ort"].spread["quality.value"] == pytest.approx(
+        0.0404, abs=1e-4)  # one machine's runs cannot re-measure it: kept

@@ -61,6 +61,8 @@ class TechniqueConfig(Config):
     def expectations(self) -> list[Expectation]:
         """The technique's contract, checked on every case it makes. Retention is judged on its interval over the
         test items: kept, lost, or inconclusive."""
+        if self.min_quality_retention <= 0:  # a sweep point describes; it promises no quality
+            return []
         return [Expectation("quality_retention", "quality.retention", ">=", self.min_quality_retention,
                             decision="interval", unit="test items")]
 

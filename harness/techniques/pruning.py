@@ -292,14 +292,19 @@ SUITE = "pruning"
 _EAGER, _DENSE = ("torch_eager",), ("torch_eager", "onnxruntime")
 # The sweep shows quality against measured sparsity; dense kernels run zeros as fast as any weight, so it is timed
 # on torch eager, and global pruning on ONNX Runtime too, for heavy models, to show that no dense speedup appears.
+# Without fine-tuning a sweep point describes and promises no quality (min_quality_retention 0): over five training
+# seeds of digits_resnet, 30 % L1 kept 0.89-0.99 of its reference's accuracy; the baseline still gates its quality.
+_SWEEP = {"min_quality_retention": 0.0}
 for _s in (0.3, 0.5, 0.7, 0.9):
-    register_preset(SUITE, PruningConfig(name=f"l1_unstructured_{int(_s * 100)}", sparsity=_s, backends=_EAGER))
+    register_preset(SUITE, PruningConfig(name=f"l1_unstructured_{int(_s * 100)}", sparsity=_s, backends=_EAGER,
+                                         **_SWEEP))
 register_preset(SUITE, PruningConfig(name="global_unstructured_70", sparsity=0.7, method="global_unstructured",
-                                     backends=_EAGER))
+                                     backends=_EAGER, **_SWEEP))
 register_preset(SUITE, PruningConfig(name="global_unstructured_70_ort", sparsity=0.7, method="global_unstructured",
-                                     weight="heavy", backends=("onnxruntime",)))
+                                     weight="heavy", backends=("onnxruntime",), **_SWEEP))
 # Without fine-tuning only on torch eager: its shapes, and so its speed, are the fine-tuned model's.
-register_preset(SUITE, PruningConfig(name="structured_50", sparsity=0.5, method="structured", backends=_EAGER))
+register_preset(SUITE, PruningConfig(name="structured_50", sparsity=0.5, method="structured", backends=_EAGER,
+                                     **_SWEEP))
 # The speed claim is made where compute sets the latency, on every backend (the ResNet measured 1.8-3.2x at batch
 # 1, interleaved); on light models a call's fixed overhead dominates and halving the channels measured 1.0-1.6x,
 # so they make no claim.

@@ -133,3 +133,12 @@ def test_structured_pruning_that_empties_a_layer_is_refused(ctx, monkeypatch):
     monkeypatch.setattr(pruning, "_structured", emptying_step)
     with pytest.raises(ConfigError, match=r"`sparsity` 0.5 removes every channel of net.0"):
         apply_pruning(build_reference("mlp"), PruningConfig(name="s", sparsity=0.5, method="structured"), ctx)
+
+
+def test_a_sweep_point_promises_no_quality_and_a_fine_tuned_preset_does():
+    from harness.techniques.base import presets
+
+    sweep = presets("pruning").get("l1_unstructured_30")
+    assert [e.name for e in sweep.expectations()] == ["sparsity_at_target_low", "sparsity_at_target_high"]
+    tuned = presets("pruning").get("structured_50_finetuned_small")
+    assert "quality_retention" in {e.name for e in tuned.expectations()}
