@@ -172,9 +172,11 @@ def test_training_stats_round_trip_through_json_with_non_finite_values():
 
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("optimizer", "lion", "`optimizer` must be one of adamw, sgd"),
-    ("epochs", 0, "`epochs` must be >= 1"),
+    ("epochs", 0, "`epochs` must be a whole number >= 1, got 0"),
     ("lr", 0.0, "`lr` must be > 0"),
-    ("batch_size", 0, "`batch_size` must be >= 1"),
+    ("batch_size", 0, "`batch_size` must be a whole number >= 1, got 0"),
+    ("batch_size", 16.0, "`batch_size` must be a whole number >= 1, got 16.0"),
+    ("epochs", True, "`epochs` must be a whole number >= 1, got True"),
 ])
 def test_a_recipe_names_its_bad_field(field, value, message):
     kwargs = {"epochs": 2, "lr": 0.1, "batch_size": 4, field: value}
@@ -188,3 +190,13 @@ def test_sgd_recipe_trains_and_keeps_old_keys_for_adamw():
     assert sgd.to_dict()["optimizer"] == "sgd"
     _, stats = fit(build, sgd, toy_splits())
     assert stats.steps > 0 and all(math.isfinite(x) for x in stats.train_loss)
+
+
+def test_an_empty_training_split_is_one_line_saying_what_was_expected():
+    import dataclasses
+
+    splits = labelled_splits(8, 4, 4)
+    train = Split(tuple(t[:0] for t in splits.train.inputs), splits.train.targets[:0])
+    with pytest.raises(ConfigError, match=r"^my_model: the training split is empty; expected at least one training "
+                                          r"item$"):
+        fit(lambda: MLP(4, 8, 2), RECIPE, dataclasses.replace(splits, train=train), label="my_model")

@@ -80,7 +80,22 @@ def test_the_restored_weights_are_the_best_epochs():
     ("monitor", "train_loss", "`monitor` must be one of val_loss, val_quality"),
     ("mode", "up", "`mode` must be one of min, max"),
     ("max_epochs", 0, "`max_epochs` must be a whole number >= 1"),
+    ("mode", "min", "`mode` 'min' contradicts `monitor` 'val_quality', which improves towards 'max'"),
+    ("epochs_factor", 0.5, r"`epochs_factor` must be in \[1, 100\]"),
 ])
 def test_bad_values_name_the_field(field, value, message):
+    extra = {"monitor": "val_quality"} if (field, value) == ("mode", "min") else {}
     with pytest.raises(ConfigError, match=message):
-        EarlyStoppingConfig(name="es", **{field: value})
+        EarlyStoppingConfig(name="es", **{field: value, **extra})
+
+
+def test_both_arms_best_epoch_is_read_by_the_one_monitor():
+    """The control's best epoch was labelled by validation accuracy while the technique monitored validation loss;
+    now both are read by the technique's monitor."""
+    from harness.techniques.early_stopping import best_epoch
+    from harness.training import TrainingStats
+
+    stats = TrainingStats(val_loss=[0.5, 0.3, 0.4, 0.6], val_quality=[0.7, 0.8, 0.9, 0.85])
+    assert best_epoch(stats, "val_loss") == 1
+    assert best_epoch(stats, "val_quality") == 2
+    assert best_epoch(TrainingStats(val_loss=[float("nan")]), "val_loss") == -1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -115,6 +117,8 @@ def test_a_model_without_prunable_layers_is_refused(make_reference, ctx):
     ({"importance": "hessian"}, "`importance` must be one of magnitude, l1, taylor"),
     ({"finetune_epochs": -1}, "`finetune_epochs` must be a whole number >= 0"),
     ({"min_speedup": 1.4}, "`min_speedup` needs method 'structured'"),
+    ({"importance": "taylor"}, "`importance` 'taylor' ranks channels for method 'structured'"),
+    ({"weight": "huge"}, "`weight` must be one of any, heavy, light"),
 ])
 def test_bad_configs_name_the_field(kwargs, message):
     with pytest.raises(ConfigError, match=message):
@@ -142,3 +146,11 @@ def test_a_sweep_point_promises_no_quality_and_a_fine_tuned_preset_does():
     assert [e.name for e in sweep.expectations()] == ["sparsity_at_target_low", "sparsity_at_target_high"]
     tuned = presets("pruning").get("structured_50_finetuned_small")
     assert "quality_retention" in {e.name for e in tuned.expectations()}
+
+
+def test_taylor_importance_without_labels_is_one_line(ctx, make_reference):
+    ref = make_reference("mlp")
+    unlabelled = dataclasses.replace(ref.splits, train=dataclasses.replace(ref.splits.train, targets=None))
+    ref = dataclasses.replace(ref, splits=unlabelled)
+    with pytest.raises(ConfigError, match="`importance` taylor needs a labelled training split; use magnitude or l1"):
+        apply_pruning(ref, PruningConfig(name="p", method="structured", importance="taylor"), ctx)
