@@ -167,8 +167,9 @@ def weights_spread(run_paths: list[Path], baseline_dir: Path, *, dry_run: bool =
     """Record, in each case's entry of the runs' machine class, how far its ``quality.value`` scattered across the
     runs' reference weights (the sample standard deviation over distinct weights): runs with
     ``--optbench-seed-offset`` (or of several machines of one class) train other weights from the same recipes.
-    The gate then compares quality on other weights within ``spread_k`` × that spread. Figures and speed spreads
-    are left as they are; cases seen with fewer than ``MIN_WEIGHTS`` weights are named and left alone."""
+    The gate then compares quality on other weights within its prediction interval (``weights_alpha``). Figures
+    and speed spreads are left as they are; cases seen with fewer than ``MIN_WEIGHTS`` weights are named and left
+    alone."""
     runs = {path: _load_run(path) for path in run_paths}
     (first_path, first), *others = runs.items()
     for path, run in others:
@@ -200,7 +201,8 @@ def weights_spread(run_paths: list[Path], baseline_dir: Path, *, dry_run: bool =
                     show(f"  {suite}: {case_id}: {len(by_weights)} weights, fewer than {MIN_WEIGHTS}: left alone")
                 continue
             value = round(statistics.stdev(by_weights.values()), 4)
-            updated[case_id] = dataclasses.replace(entry, spread={**entry.spread, baselines.WEIGHTS_SPREAD: value})
+            updated[case_id] = dataclasses.replace(entry, spread={**entry.spread, baselines.WEIGHTS_SPREAD: value,
+                                                                  baselines.WEIGHTS_COUNT: float(len(by_weights))})
             show(f"  {suite}: {case_id}: quality across {len(by_weights)} weights "
                  f"{min(by_weights.values()):.4f}-{max(by_weights.values()):.4f}, spread {value:.4f}")
         if updated and not dry_run:

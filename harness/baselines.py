@@ -238,6 +238,7 @@ def save(path: Path, baseline: BaselineFile) -> None:
 
 # The spread key of a case's quality across reference weights (harness.accept --weights-spread).
 WEIGHTS_SPREAD = "quality.value"
+WEIGHTS_COUNT = "quality.value.weights"  # how many sets of weights that spread came from
 
 
 def merged(
@@ -255,7 +256,8 @@ def merged(
         before = cases.get(case_id)
         if before is not None and WEIGHTS_SPREAD in before.spread and WEIGHTS_SPREAD not in entry.spread:
             # measured across weights, which runs of one machine's weights cannot re-measure: kept
-            entry = dataclasses.replace(entry, spread={**entry.spread, WEIGHTS_SPREAD: before.spread[WEIGHTS_SPREAD]})
+            kept = {k: before.spread[k] for k in (WEIGHTS_SPREAD, WEIGHTS_COUNT) if k in before.spread}
+            entry = dataclasses.replace(entry, spread={**entry.spread, **kept})
         cases[case_id] = entry
     classes[key] = ClassBaseline(environment, cases, dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     return BaselineFile(suite, classes)

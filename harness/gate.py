@@ -109,6 +109,9 @@ class Tolerances:
     spread_k: float = 3.0
     uncalibrated_rel: float = 0.35
     detect_rel: float = 0.20
+    # Quality on another machine's weights: the two-sided error rate of each case's prediction interval across
+    # weights; ~100 cases compared on a new class then raise a false alarm in about 5 % of runs (Bonferroni).
+    weights_alpha: float = 0.0005
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -327,8 +330,10 @@ class Basis:
     spread: Mapping[str, float] = dataclasses.field(default_factory=dict)  # metric -> spread over accepted runs
     samples: Mapping[str, Sequence[float]] = dataclasses.field(default_factory=dict)  # metric -> this run's samples
     # How far the quality of this case scattered across reference weights (training seeds, as machines' numerics
-    # give), measured by `harness.accept --weights-spread`; None: never measured.
+    # give): the standard deviation and the number of weights it came from (`harness.accept --weights-spread`);
+    # None: never measured.
     weights_spread: float | None = None
+    weights_n: int = 3
 
 
 def _missing(case_id: str, name: str, metric: str, base: float) -> Verdict:
@@ -352,15 +357,24 @@ def _figures(case_id: str, name: str, metric: str, metrics: Mapping[str, float |
     return current, base
 
 
+def prediction_half_width(sd: float, n: int, alpha: float) -> tuple[float, str]:
+    """Half-width of the two-sided ``1 - alpha`` prediction interval of one more draw from a normal population whose
+    standard deviation was estimated as ``sd`` from ``n`` draws: ``t(1 - alpha/2, n - 1) · sd · sqrt(1 + 1/n)``."""
+    from scipy import stats  # lazy, as in median_interval
+
+    n = max(int(n), 2)
+    return float(stats.t.ppf(1 - alpha / 2, n - 1)) * sd * math.sqrt(1 + 1 / n), f"{1 - alpha:.2%}"
+
+
 @dataclasses.dataclass(frozen=True)
 class QualityCheck:
     """Quality may drop by ``quality_abs``; judged on one of three bases (:class:`QualityBasis`): tightly when the
     weights and machine choices are the baseline's, and not at all when the technique made another artifact here
     (the contract still judges). When only the weights differ (another machine's training numerics), the tolerance
-    widens to the sampling error of both figures and ``spread_k`` × the spread the case's quality showed across
-    weights; where that spread was never measured, a drop beyond sampling error is inconclusive — a machine's
-    numerics cannot be told from a regression (measured: 30 % L1 pruning of digits_resnet kept 0.89-0.99 of its
-    reference's accuracy over five training seeds) — and says how to calibrate it."""
+    widens to the sampling error of both figures and the prediction interval of the case's quality across weights
+    (``weights_alpha``); where that spread was never measured, a drop beyond sampling error is inconclusive — a
+    machine's numerics cannot be told from a regression (measured: 30 % L1 pruning of digits_resnet kept 0.89-0.99
+    of its reference's accuracy over five training seeds) — and says how to calibrate it."""
 
     name: str = "quality"
     metric: str = "quality.value"
@@ -381,9 +395,12 @@ class QualityCheck:
             margin = sampling_margin(metrics, basis.metrics)
             if margin > tol:
                 tol, note = margin, f" (the sampling error of both figures: {q.reason})"
-            if across is not None and basis.tolerances.spread_k * across > tol:
-                tol = basis.tolerances.spread_k * across
-                note = f" ({basis.tolerances.spread_k:g} x its spread across weights {_fmt(across)}: {q.reason})"
+            if across is not None:
+                half, level = prediction_half_width(across, basis.weights_n, basis.tolerances.weights_alpha)
+                if half > tol:
+                    tol = half
+                    note = (f" (its {level} prediction interval across {basis.weights_n} weights, sd "
+                            f"{_fmt(across)}: {q.reason})")
         bound = base - tol
         ok = current >= bound
         message, status = "", Status.PASS if ok else Status.FAIL
@@ -516,9 +533,10 @@ def check_baseline(
     spread: Mapping[str, float] | None = None,
     samples: Mapping[str, Sequence[float]] | None = None,
     weights_spread: float | None = None,
+    weights_n: int = 3,
 ) -> list[Verdict]:
     """Compare a case's figures with its baseline entry, one verdict per check that applies (see each check)."""
-    basis = Basis(baseline, tolerances, comparable, quality, spread or {}, samples or {}, weights_spread)
+    basis = Basis(baseline, tolerances, comparable, quality, spread or {}, samples or {}, weights_spread, weights_n)
     verdicts = [v for chk in BASELINE_CHECKS if (v := chk.judge(case_id, metrics, basis)) is not None]
     return verdicts + PRESENCE.judge_all(case_id, metrics, basis)
 

@@ -128,7 +128,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"override a gate tolerance, repeatable: quality_abs ({_TOL.quality_abs:g}), size_rel "
              f"({_TOL.size_rel:g}), speedup_rel ({_TOL.speedup_rel:.2f}) and latency_rel ({_TOL.latency_rel:.2f}; "
              f"off turns it off): minimum effects of the calibrated speed thresholds, spread_k ({_TOL.spread_k:g}), "
-             f"uncalibrated_rel ({_TOL.uncalibrated_rel:g}), detect_rel ({_TOL.detect_rel:g}); see docs/gate.md")
+             f"uncalibrated_rel ({_TOL.uncalibrated_rel:g}), detect_rel ({_TOL.detect_rel:g}), weights_alpha "
+             f"({_TOL.weights_alpha:g}); see docs/gate.md")
     add("--optbench-throughput-time", metavar="SECONDS", type=_positive_float, default=0.3,
         help="time spent timing the throughput batch per case (default: 0.3)")
     add("--optbench-report", metavar="PATH|off", type=_report_path, default=None,

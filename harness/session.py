@@ -257,7 +257,8 @@ class OptbenchSession:
             quality = QualityComparison.of(record.identity, entry.identity)
             verdicts += check_baseline(case.id, metrics, entry.metrics, self.options.tolerances, comparable, quality,
                                        spread=entry.spread if same_class else {}, samples=record.samples(),
-                                       weights_spread=entry.spread.get(baselines.WEIGHTS_SPREAD))
+                                       weights_spread=entry.spread.get(baselines.WEIGHTS_SPREAD),
+                                       weights_n=int(entry.spread.get(baselines.WEIGHTS_COUNT, 3)))
         failed = [v.message for v in verdicts if v.status is Status.FAIL]
         known = [v.message for v in verdicts if v.status is Status.KNOWN]
         undecided = [v.message for v in verdicts if v.status is Status.INCONCLUSIVE]

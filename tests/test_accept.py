@@ -170,7 +170,8 @@ def test_the_spread_across_weights_is_recorded_and_kept_by_later_acceptance(tmp_
     assert "2 weights, fewer than 3: left alone" in capsys.readouterr().out
     assert accept.main([*map(str, runs), "--baseline-dir", str(base_dir), "--weights-spread"]) == 0
     entry = baselines.load(path).for_environment(ENV).cases["m-int8-ort"]
-    assert entry.spread == {"speedup": 0.1, "quality.value": pytest.approx(0.0404, abs=1e-4)}
+    assert entry.spread == {"speedup": 0.1, "quality.value": pytest.approx(0.0404, abs=1e-4),
+                            "quality.value.weights": 3.0}
     assert entry.metrics["quality.value"] == 0.96  # figures untouched
     accept.accept([_run(tmp_path, "later", [_case("m-int8-ort", 0.6)])], base_dir, show=lambda _: None)
     assert baselines.load(path).for_environment(ENV).cases["m-int8-ort"].spread["quality.value"] == pytest.approx(

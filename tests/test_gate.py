@@ -174,7 +174,7 @@ def test_other_weights_compare_quality_within_sampling_error(value, status):
     weights too small to widen the tolerance)."""
     cur = {"quality.value": value, "quality.ci_low": value - 0.02, "quality.ci_high": value + 0.015}
     other = QualityComparison.of({"weights": "bbbb"}, SAME_W)
-    (v,) = check_baseline("c", cur, BASE_Q, ON, comparable=ALL, quality=other, weights_spread=0.001)
+    (v,) = check_baseline("c", cur, BASE_Q, ON, comparable=ALL, quality=other, weights_spread=0.0001, weights_n=5)
     assert v.status is status and v.tolerance is not None and v.tolerance > ON.quality_abs
     assert v.basis == "other weights"
     if status is Status.FAIL:
@@ -380,10 +380,12 @@ def test_on_other_weights_quality_is_judged_within_its_spread_across_weights_or_
     (unknown,) = check_baseline("c", cur, base, ON, comparable=ALL, quality=other)
     assert unknown.status is Status.INCONCLUSIVE
     assert "the baseline records no spread across weights" in unknown.message and "--weights-spread" in unknown.message
-    (wide,) = check_baseline("c", cur, base, ON, comparable=ALL, quality=other, weights_spread=0.035)
-    assert wide.status is Status.PASS and wide.tolerance == pytest.approx(3 * 0.035)
-    (narrow,) = check_baseline("c", cur, base, ON, comparable=ALL, quality=other, weights_spread=0.01)
-    assert narrow.status is Status.FAIL and "dropped beyond tolerance" in narrow.message
+    # the sd measured over five weights: a 99.95 % prediction interval, t(0.99975, 4) x sd x sqrt(1 + 1/5)
+    (wide,) = check_baseline("c", cur, base, ON, comparable=ALL, quality=other, weights_spread=0.0369, weights_n=5)
+    assert wide.status is Status.PASS and wide.tolerance == pytest.approx(10.306 * 0.0369 * (1.2 ** 0.5), rel=1e-3)
+    assert "its 99.95% prediction interval across 5 weights" in wide.message or wide.message.startswith("compared")
+    (narrow,) = check_baseline("c", cur, base, ON, comparable=ALL, quality=other, weights_spread=0.005, weights_n=5)
+    assert narrow.status is Status.FAIL and "prediction interval across 5 weights" in narrow.message
     (same,) = check_baseline("c", cur, base, ON, comparable=ALL, quality=QualityComparison.of(SAME_W, SAME_W),
                              weights_spread=0.035)
     assert same.status is Status.FAIL and same.tolerance == ON.quality_abs  # the same weights: no widening
