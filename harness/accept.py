@@ -64,17 +64,23 @@ def accepted(case_id: str, check: str, patterns: tuple[str, ...]) -> bool:
     return any(p == check or fnmatch.fnmatchcase(f"{case_id}:{check}", p) for p in patterns)
 
 
-def entries_from_runs(runs: dict[Path, dict[str, Any]], accept_known: tuple[str, ...] = (),
-                      ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """The runs' common environment and, per suite, ``case_id -> BaselineEntry`` with median figures. A contract
-    a run failed becomes a finding only where ``accept_known`` names it (one the baseline already accepted, "known"
-    in the run, stays accepted); anything else unmet is refused, naming each, and nothing is written."""
+def one_class(runs: dict[Path, dict[str, Any]]) -> dict[str, Any]:
+    """The first run; any run of another machine class is refused, naming it (a baseline entry comes from one)."""
     (first_path, first), *others = runs.items()
     for path, run in others:
         diff = env.class_difference(run["environment"], first["environment"])
         if diff:
             raise AcceptError(f"run record {path}: measured on another machine class than {first_path} "
                               f"({', '.join(diff)} differ); a baseline entry comes from one class")
+    return first
+
+
+def entries_from_runs(runs: dict[Path, dict[str, Any]], accept_known: tuple[str, ...] = (),
+                      ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The runs' common environment and, per suite, ``case_id -> BaselineEntry`` with median figures. A contract
+    a run failed becomes a finding only where ``accept_known`` names it (one the baseline already accepted, "known"
+    in the run, stays accepted); anything else unmet is refused, naming each, and nothing is written."""
+    first = one_class(runs)
     by_case: dict[tuple[str, str], list[tuple[Path, dict[str, Any]]]] = {}
     for path, run in runs.items():
         for case in run["cases"]:
@@ -171,12 +177,7 @@ def weights_spread(run_paths: list[Path], baseline_dir: Path, *, dry_run: bool =
     and speed spreads are left as they are; cases seen with fewer than ``MIN_WEIGHTS`` weights are named and left
     alone."""
     runs = {path: _load_run(path) for path in run_paths}
-    (first_path, first), *others = runs.items()
-    for path, run in others:
-        diff = env.class_difference(run["environment"], first["environment"])
-        if diff:
-            raise AcceptError(f"run record {path}: measured on another machine class than {first_path} "
-                              f"({', '.join(diff)} differ); a baseline entry comes from one class")
+    first = one_class(runs)
     seen: dict[str, dict[str, dict[str, float]]] = {}  # suite -> case -> weights identity -> quality
     for run in runs.values():
         for case in run["cases"]:
