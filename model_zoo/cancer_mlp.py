@@ -6,6 +6,7 @@ It has no convolutions, so techniques that target linear layers or tabular data 
 from __future__ import annotations
 
 import torch
+from sklearn.datasets import load_breast_cancer
 from torch import nn
 
 from harness.metrics.quality import Accuracy
@@ -71,5 +72,7 @@ SPEC = register_model(
         search_space={"lr": ("log", 3e-4, 3e-2), "weight_decay": ("log", 1e-6, 1e-1),
                       "batch_size": ("choice", 16, 32, 64), "width": ("choice", 0.5, 1.0, 2.0)},
         build_variant=build_variant,
+        feature_names=tuple(str(n) for n in load_breast_cancer().feature_names),
+        class_names=tuple(str(n) for n in load_breast_cancer().target_names),
     )
 )

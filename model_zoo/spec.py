@@ -121,6 +121,10 @@ class ModelSpec:
     # ``width`` (a multiplier of the hidden sizes). None: the model declares no search.
     search_space: Mapping[str, tuple[Any, ...]] | None = None
     build_variant: Callable[..., nn.Module] | None = None
+    # What a person reads in extracted rules (harness.analysis.interpretability): a table's feature names and the
+    # classes' names, in the model's input and output order. None: "feature 3", "class 1".
+    feature_names: tuple[str, ...] | None = None
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():

@@ -22,6 +22,7 @@ class Section:
     columns: tuple[str, ...] = ()
     rows: list[tuple[str, ...]] = dataclasses.field(default_factory=list)
     images: list[dict[str, str]] = dataclasses.field(default_factory=list)  # {"src": data URI, "caption": ...}
+    lines: list[str] = dataclasses.field(default_factory=list)  # preformatted text (extracted rules)
 
 
 Renderer = Callable[[str, Sequence[Case]], Section]
@@ -63,13 +64,16 @@ def render_all(cases: Sequence[Case]) -> list[Section]:
 
 
 from harness.report.sections import (  # noqa: E402 - registration needs RENDERERS defined first
+    cost,
     dataset_distillation,
     distillation,
+    drift,
     generic,
+    interpretability,
     pruning,
     search,
     training,
 )
 
-__all__ = ["RENDERERS", "Section", "dataset_distillation", "distillation", "generic", "pruning", "register",
-           "render_all", "search", "training"]
+__all__ = ["RENDERERS", "Section", "cost", "dataset_distillation", "distillation", "drift", "generic",
+           "interpretability", "pruning", "register", "render_all", "search", "training"]
