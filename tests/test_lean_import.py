@@ -13,6 +13,9 @@ FORBIDDEN = {
                   "onnxruntime", "optuna", "torch_pruning", "kornia"),
     "harness.report.terminal": ("torch", "onnx", "onnxruntime", "harness.session", "model_zoo"),
     "harness.report.training_table": ("torch", "onnx", "numpy", "harness.session"),
+    # The counting worker runs under Valgrind, where importing torch costs ~25 s: an ONNX Runtime worker imports
+    # nothing of torch or the harness beyond the dump reader.
+    "harness.work.worker": ("torch", "onnxruntime", "onnx", "harness.session", "harness.techniques", "model_zoo"),
     # Reports take one RunResult value: nothing of the session, torch, ONNX or the zoo.
     **{module: ("torch", "onnx", "onnxruntime", "harness.session", "harness.plugin", "model_zoo", "_pytest")
        for module in ("harness.result", "harness.report.json_report", "harness.report.html", "harness.history",
