@@ -112,6 +112,9 @@ class Tolerances:
     # Quality on another machine's weights: the two-sided error rate of each case's prediction interval across
     # weights; ~100 cases compared on a new class then raise a false alarm in about 5 % of runs (Bonferroni).
     weights_alpha: float = 0.0005
+    # Work (instructions per inference counted under Valgrind, harness.work): the minimum effect. Counts repeat to
+    # well under 1 % across processes (docs/gate.md), so a few percent is a change in the work, not noise.
+    work_rel: float = 0.02
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -517,6 +520,36 @@ class PresenceCheck:
                 if name.startswith(self.prefixes) and not _absent(value) and _absent(metrics.get(name))]
 
 
+@dataclasses.dataclass(frozen=True)
+class WorkCheck:
+    """Work per inference may grow by the case's threshold: the larger of ``work_rel`` and ``spread_k`` × the
+    relative spread its count showed across the accepted counting runs. Work is counted under Valgrind
+    (harness.work), the same on any host of the counting environment, so it is judged on every machine class and
+    its verdict says "work", never time. A drop beyond the threshold passes and says so: the baseline is stale."""
+
+    name: str = "work"
+    metric: str = "work.instructions"
+
+    def judge(self, case_id: str, current: float, base: float, spread: float | None,
+              tolerances: Tolerances) -> Verdict:
+        thr, origin = tolerances.threshold(tolerances.work_rel, spread if spread else None)
+        if not spread:
+            thr, origin = tolerances.work_rel, "minimum effect; accepted from one counting run"
+        change = current / base - 1 if base else 0.0
+        bound = base * (1 + thr)
+        if current > bound:
+            return Verdict(case_id, self.name, "baseline", self.metric, Status.FAIL, current, base, thr,
+                           message=f"{case_id}: work (instructions per inference, counted under Valgrind) grew "
+                                   f"{change:+.1%}: baseline {_fmt(base)}, current {_fmt(current)}, threshold "
+                                   f"{thr:.1%} ({origin}), limit {_fmt(bound)}",
+                           threshold=thr, threshold_from=origin)
+        note = (f"work dropped {change:+.1%} beyond its threshold {thr:.1%}: accept a new work baseline "
+                "(python -m harness.count --accept)" if current < base * (1 - thr) else "")
+        return Verdict(case_id, self.name, "baseline", self.metric, Status.PASS, current, base, thr, message=note,
+                       threshold=thr, threshold_from=origin)
+
+
+WORK = WorkCheck()
 SPEEDUP = SpeedCheck("speedup", "speedup", True, "speedup_rel")
 LATENCY = SpeedCheck("latency", "latency.normalized", False, "latency_rel", needs_calibration=True)
 BASELINE_CHECKS: tuple[QualityCheck | SizeCheck | SpeedCheck, ...] = (QualityCheck(), SizeCheck(), SPEEDUP, LATENCY)

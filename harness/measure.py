@@ -31,6 +31,9 @@ from harness.probe import make_probe
 from harness.record import Record
 from harness.techniques.base import Context, Reference, apply
 from harness.techniques.reference import REFERENCE
+from harness.work.counter import Counter
+from harness.work.figures import WorkFigures
+from harness.work.jobs import NotCounted, job_for
 
 # Times a zero-argument call and returns per-call seconds (pytest-benchmark's fixture in a suite).
 Timer = Callable[[Callable[[], Any]], list[float]]
@@ -213,6 +216,17 @@ class CaseRun:
         if len(self._blocks) > 2:
             self.paired = PairedStats.from_samples(self._blocks[2], cand, self._block)
 
+    def count(self, counter: Counter) -> None:
+        """Instructions per batch-1 call of the artifact as this backend runs it, counted under Valgrind (a
+        separate process, after the timing: it never runs beside it); ``work_note`` says why a case is not counted."""
+        self.work: WorkFigures | None = None
+        self.work_note = ""
+        try:
+            self.work = counter.count(job_for(self.case.id, self.case.backend, self.artifact, self.reference.spec,
+                                              self.ctx.cache))
+        except NotCounted as exc:
+            self.work_note = f"not counted: {exc}"
+
     def record(self, reference_record: Record | None = None) -> Record:
         """The case's Record from the phases run so far."""
         assert self.runner is not None
@@ -222,6 +236,10 @@ class CaseRun:
         if reference_record is not None and reference_record.throughput is not None and not case.is_reference:
             tput_speedup = reference_record.throughput.median_s / self.throughput.median_s
         paired = self.paired
+        work = getattr(self, "work", None)
+        ref_work = reference_record.work if reference_record is not None else None
+        work_ratio = (ref_work["instructions"] / work.instructions
+                      if work is not None and ref_work and not case.is_reference else None)
         return Record(
             case_id=case.id,
             suite=case.suite,
@@ -250,6 +268,8 @@ class CaseRun:
             training=self.artifact.training,
             details=_details(case, reference, self.artifact),
             normalized=self.normalized,
+            work=work.to_dict() if work is not None else None,
+            work_ratio=work_ratio,
         )
 
 

@@ -19,6 +19,7 @@ _TOL = Tolerances()  # the defaults, as the help text shows them
 SESSION_KEY = pytest.StashKey["Any"]()
 CASE_ARG = "optbench_case"
 SUITE_MARK = "optbench_suite"
+pytest_plugins = ["harness.analysis.plugin"]  # the analysis suites: --optbench-price, their fixture, cost last
 
 
 def _names(value: str) -> tuple[str, ...]:
@@ -109,6 +110,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--optbench-seed-offset", metavar="N", type=_non_negative_int, default=0,
         help="add N to every training seed (references and training arms): other weights from the same recipes, "
              "as another machine's numerics give, to check that verdicts hold there (default: 0)")
+    add("--optbench-count", action="store_true", default=False,
+        help="also count each case's instructions per inference under Valgrind (torch eager and ONNX Runtime) and "
+             "gate them against results/baselines/work.json, on any machine class; without Valgrind the header says "
+             "`work: not counted: why` and the run goes on (default: off; `python -m harness.count` is the same gate "
+             "as a command of its own)")
     add("--optbench-require-baseline-class", action="store_true", default=False,
         help="fail a case whose baseline holds no entry of this machine class (default: off; speed is then not "
              "gated and the header says so)")
@@ -129,7 +135,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              f"({_TOL.size_rel:g}), speedup_rel ({_TOL.speedup_rel:.2f}) and latency_rel ({_TOL.latency_rel:.2f}; "
              f"off turns it off): minimum effects of the calibrated speed thresholds, spread_k ({_TOL.spread_k:g}), "
              f"uncalibrated_rel ({_TOL.uncalibrated_rel:g}), detect_rel ({_TOL.detect_rel:g}), weights_alpha "
-             f"({_TOL.weights_alpha:g}); see docs/gate.md")
+             f"({_TOL.weights_alpha:g}), work_rel ({_TOL.work_rel:g}, the work gate's minimum effect); see "
+             "docs/gate.md")
     add("--optbench-throughput-time", metavar="SECONDS", type=_positive_float, default=0.3,
         help="time spent timing the throughput batch per case (default: 0.3)")
     add("--optbench-report", metavar="PATH|off", type=_report_path, default=None,
@@ -203,6 +210,7 @@ def pytest_configure(config: pytest.Config) -> None:
         require_baseline_class=config.getoption("optbench_require_baseline_class"),
         accept_known=tuple(config.getoption("optbench_accept_known")),
         seed_offset=config.getoption("optbench_seed_offset"),
+        count=config.getoption("optbench_count"),
     )
     config.stash[SESSION_KEY] = OptbenchSession(options)
     _configure_search(config)

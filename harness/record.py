@@ -41,6 +41,10 @@ class Record:
     training: dict[str, Any] | None = None  # a training technique's arms, seeds and comparisons
     details: dict[str, Any] = dataclasses.field(default_factory=dict)  # technique figures kept for the report
     normalized: NormalizedLatency | None = None  # batch-1 latency / the speed probe's, timed interleaved (gate)
+    # Work per batch-1 inference counted under Valgrind (harness.work.figures.WorkFigures.to_dict()), with
+    # --optbench-count; ``work_ratio``: the fp32 reference's instructions / this case's (a speedup in work).
+    work: dict[str, Any] | None = None
+    work_ratio: float | None = None
 
     def metrics(self) -> dict[str, float | None]:
         """Flat ``name → value`` view: the names gates, baselines and reports use."""
@@ -84,6 +88,11 @@ class Record:
             out[f"proof.{key}"] = float(value)
         if self.training is not None:
             out.update(self.training.get("metrics", {}))
+        if self.work is not None:
+            for key in ("instructions", "estimated_cycles", "l1_misses", "ll_misses", "spread"):
+                if self.work.get(key) is not None:
+                    out[f"work.{key}"] = float(self.work[key])
+            out["work.ratio"] = self.work_ratio
         return out
 
     def samples(self) -> dict[str, tuple[float, ...]]:

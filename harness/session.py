@@ -18,6 +18,7 @@ from harness.case import Case, chosen_presets, generate_cases, not_applicable, s
 from harness.errors import ModelError, OptbenchError, one_line
 from harness.gate import (
     BASELINE_CHECKS,
+    WORK,
     QualityComparison,
     Scope,
     Status,
@@ -32,6 +33,10 @@ from harness.record import Record
 from harness.report import json_report
 from harness.result import RunResult, clean
 from harness.techniques.base import Context, Reference
+from harness.work.baseline import WorkBaseline, work_path
+from harness.work.baseline import load as load_work_baseline
+from harness.work.counter import Counter
+from harness.work.counter import availability as counting_availability
 from model_zoo import MODELS, ModelSpec
 from model_zoo.training import load_reference
 from model_zoo.traits import Traits, traits_of
@@ -58,6 +63,7 @@ class Options:
     # check name matches it in every case). Anything else unmet is refused, and its case keeps its old entry.
     accept_known: tuple[str, ...] = ()
     seed_offset: int = 0  # added to every training seed (Context.seed_offset)
+    count: bool = False  # count each case's work under Valgrind and gate it (harness.work)
 
 
 # A case whose speed interval crosses its limit is re-measured this many times (one interleaved block each, pooled)
@@ -109,6 +115,17 @@ class OptbenchSession:
         self.result: RunResult | None = None
         self.report_file: Path | None = None
         self.finish_error = ""
+        # Work counted under Valgrind (--optbench-count): the counter, or why there is none, said once.
+        self.counter: Counter | None = None
+        self.work_note = ""
+        self.work_baseline: WorkBaseline | None = None
+        if options.count:
+            available = counting_availability()
+            if available.ok:
+                self.counter = Counter(self.cache)
+                self.work_baseline = load_work_baseline(work_path(options.baseline_dir))
+            else:
+                self.work_note = f"work: not counted: {available.reason}"
 
     # -- collection -------------------------------------------------------------------------------------
     def traits(self, spec: ModelSpec) -> Traits:
@@ -140,6 +157,8 @@ class OptbenchSession:
             total = len(chosen_presets(suite, self.options.configs))
             for model, reasons in sorted(self.not_applicable[suite].items()):
                 lines.append(summarize_reasons(suite, model, reasons, total))
+        if self.work_note:
+            lines.append(self.work_note)
         lines += [f"{suite}: no case to run (every model filtered out or not applicable)"
                   for suite in sorted(self.empty_suites)]
         for suite, ids in sorted(self.stale.items()):
@@ -219,6 +238,8 @@ class OptbenchSession:
                 measuring.prepare(ref_out)
                 measuring.time(_benchmark_timer(benchmark, case))
                 measuring.pair(ref_runner)
+                if self.counter is not None:
+                    measuring.count(self.counter)
                 outcome, retries = with_second_look(
                     lambda: self.judge(case, measuring.record(ref_record)), lambda o: o.retry, measuring.pair_more,
                     MAX_RETRIES)
@@ -259,6 +280,7 @@ class OptbenchSession:
                                        spread=entry.spread if same_class else {}, samples=record.samples(),
                                        weights_spread=entry.spread.get(baselines.WEIGHTS_SPREAD),
                                        weights_n=int(entry.spread.get(baselines.WEIGHTS_COUNT, 3)))
+        verdicts += self.judge_work(case, record)
         failed = [v.message for v in verdicts if v.status is Status.FAIL]
         known = [v.message for v in verdicts if v.status is Status.KNOWN]
         undecided = [v.message for v in verdicts if v.status is Status.INCONCLUSIVE]
@@ -283,6 +305,20 @@ class OptbenchSession:
         if undecided:
             return Outcome(case, Status.INCONCLUSIVE, record, verdicts, "\n".join(undecided))
         return Outcome(case, Status.PASS, record, verdicts)
+
+    def judge_work(self, case: Case, record: Record) -> list[Verdict]:
+        """The work gate: this case's instructions per inference against the work baseline of the counting
+        environment (any machine class); nothing when counting is off or the case was not counted."""
+        if self.counter is None or record.work is None:
+            return []
+        current = float(record.work["instructions"])
+        environment = self.counter.environment()
+        entry = self.work_baseline.entry(case.id, environment) if self.work_baseline is not None else None
+        if entry is None:
+            return [Verdict(case.id, WORK.name, "baseline", WORK.metric, Status.SKIP, current, None,
+                            message=f"work not gated: no entry for this case and counting environment in "
+                                    f"{work_path(self.options.baseline_dir)} (python -m harness.count --accept)")]
+        return [WORK.judge(case.id, current, entry.instructions, entry.spread, self.options.tolerances)]
 
     def _accepting(self, case: Case, record: Record, verdicts: list[Verdict], failed: list[str], known: list[str],
                    undecided: list[str]) -> Outcome:
@@ -336,7 +372,8 @@ class OptbenchSession:
             "started": self.started.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "finished": finished.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "duration_s": (finished - self.started).total_seconds(),
-            "environment": self.environment,
+            "environment": {**self.environment, "counting": self.counter.environment()}
+            if self.counter is not None and self.counter.started else self.environment,
             "options": options,
             "baselines": {suite: self._baseline_info(suite) for suite in sorted(self.baselines)},
             "cases": list(cases),
@@ -368,6 +405,8 @@ class OptbenchSession:
         """Build the RunResult, write the run's JSON record and, when asked, the updated baselines. The record is
         written first, so a baseline that changed under the run still leaves it."""
         self._release_runners_except("")
+        if self.counter is not None:
+            self.counter.close()
         if not self.outcomes:
             return None
         result = self.build_result(commit=commit)

@@ -389,3 +389,37 @@ def test_on_other_weights_quality_is_judged_within_its_spread_across_weights_or_
     (same,) = check_baseline("c", cur, base, ON, comparable=ALL, quality=QualityComparison.of(SAME_W, SAME_W),
                              weights_spread=0.035)
     assert same.status is Status.FAIL and same.tolerance == ON.quality_abs  # the same weights: no widening
+
+
+class TestWorkCheck:
+    """The work gate: instructions per inference within max(work_rel, spread_k x spread) of the baseline."""
+
+    def test_growth_beyond_the_minimum_effect_fails_saying_work(self):
+        from harness.gate import WORK
+
+        v = WORK.judge("c", 105.0, 100.0, 0.001, Tolerances())
+        assert v.status is Status.FAIL and v.threshold == pytest.approx(0.02)
+        assert v.message.startswith("c: work (instructions per inference, counted under Valgrind) grew +5.0%")
+
+    def test_growth_inside_the_threshold_passes(self):
+        from harness.gate import WORK
+
+        assert WORK.judge("c", 101.5, 100.0, 0.001, Tolerances()).status is Status.PASS
+
+    def test_a_wide_spread_widens_the_threshold(self):
+        from harness.gate import WORK
+
+        v = WORK.judge("c", 105.0, 100.0, 0.02, Tolerances())  # 3 x 2 % = 6 %
+        assert v.status is Status.PASS and v.threshold == pytest.approx(0.06) and "3 x spread" in v.threshold_from
+
+    def test_a_drop_beyond_the_threshold_passes_and_says_the_baseline_is_stale(self):
+        from harness.gate import WORK
+
+        v = WORK.judge("c", 90.0, 100.0, None, Tolerances())
+        assert v.status is Status.PASS and "accept a new work baseline" in v.message
+        assert "one counting run" in v.threshold_from
+
+    def test_work_rel_is_a_tolerance_like_the_others(self):
+        assert Tolerances.parse(["work_rel=0.05"]).work_rel == 0.05
+        with pytest.raises(ConfigError, match="work_rel"):
+            Tolerances.parse(["work_rel=5"])

@@ -410,3 +410,42 @@ def test_user_model_from_an_entry_point_joins_the_matrix(pytester, tmp_path_fact
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "my_model-fp32-torch_eager" in proc.stdout and "my_model-bf16-torch_eager" in proc.stdout
+
+
+def test_work_counted_under_valgrind_is_gated_on_any_machine_class(toy, pytester):
+    """--optbench-count: each case's instructions per inference join its record, and a work baseline of the counting
+    environment gates them; work grown beyond the threshold fails with a message that says work, not time."""
+    from harness.work import baseline as work_baseline
+    from harness.work.counter import availability
+
+    if not availability().ok:
+        pytest.skip(f"work not counted here: {availability().reason}")
+    args = ("--optbench-models=toy_mlp", "--optbench-backends=onnxruntime", "--optbench-configs=gentle",
+            "--optbench-count")
+    result = toy(*args, "--optbench-allow-new")
+    result.assert_outcomes(passed=2)
+    (run_file,) = sorted((pytester.path / "results").glob("run-*.json"))
+    run = json.loads(run_file.read_text())
+    environment = run["environment"]["counting"]
+    assert environment["presented_cpu"] and environment["valgrind"].startswith("valgrind")
+    work = {c["case_id"]: c["record"]["metrics"]["work.instructions"] for c in run["cases"]}
+    assert all(v > 0 for v in work.values())
+    gentle = "toy_mlp-gentle-onnxruntime"
+    # The baseline says the case took a third less work: the same count now reads as +50 %.
+    entries = {cid: work_baseline.WorkEntry(instructions=v / 1.5 if cid == gentle else v, spread=0.001, runs=3)
+               for cid, v in work.items()}
+    work_baseline.save(work_baseline.work_path(pytester.path / "results" / "baselines"),
+                       work_baseline.merged(None, environment, entries))
+    result = toy(*args, "--optbench-allow-new")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([f"*{gentle}: work (instructions per inference, counted under Valgrind) grew +50.0%*"])
+
+
+def test_without_valgrind_the_header_says_work_is_not_counted_and_the_run_goes_on(toy, monkeypatch):
+    from harness.work import counter
+
+    monkeypatch.setattr(counter.shutil, "which", lambda name: None)
+    result = toy("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-configs=gentle",
+                 "--optbench-count", "--optbench-allow-new")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*work: not counted: valgrind is not on PATH*"])
