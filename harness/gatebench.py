@@ -156,15 +156,21 @@ def prepare(case_ids: list[str], threads: int, cache: Cache, calibration: int, t
         ref_one = refs.get(ref, case.backend, ctx).bind(ref.spec.example_inputs(1))
         fns = (measuring.one, make_probe(), ref_one)
         bench = Bench(case_id, fns, block_size(fns, 0.002))
-        runs = [figures(bench.measure("no change", time_s), bench.block) for _ in range(calibration)]
-        for name in ("speedup", "latency.normalized"):
-            values = [r[0][name] for r in runs]
-            bench.baseline[name] = float(np.median(values))
-            bench.spread[name] = relative_spread(values)
-        first = runs[0][2]
-        bench.pb_saved = {"mean": float(first.mean()), "median": float(np.median(first))}
+        calibrate(bench, calibration, time_s)
         benches.append(bench)
     return benches
+
+
+def calibrate(bench: Bench, calibration: int, time_s: float) -> None:
+    """Accept ``bench``'s baseline from ``calibration`` no-change measurements: median and spread of each speed
+    figure (as ``python -m harness.accept`` does), and pytest-benchmark's saved run from the first."""
+    runs = [figures(bench.measure("no change", time_s), bench.block) for _ in range(calibration)]
+    for name in ("speedup", "latency.normalized"):
+        values = [r[0][name] for r in runs]
+        bench.baseline[name] = float(np.median(values))
+        bench.spread[name] = relative_spread(values)
+    first = runs[0][2]
+    bench.pb_saved = {"mean": float(first.mean()), "median": float(np.median(first))}
 
 
 def run(benches: list[Bench], trials: int, time_s: float, tolerances: Tolerances, seed: int) -> dict[str, Any]:
@@ -226,7 +232,12 @@ def render(benches: list[Bench], result: dict[str, Any], trials: int, tolerances
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.gatebench", description=__doc__.splitlines()[0])
     parser.add_argument("--trials", "-K", type=int, default=10, help="trials per condition (default 10)")
-    parser.add_argument("--cases", default=",".join(DEFAULT_CASES), help="comma-separated quantization case ids")
+    parser.add_argument("--cases", default=None,
+                        help="comma-separated quantization case ids (default: five cases; four with --work)")
+    parser.add_argument("--work", action="store_true",
+                        help="bench the work gate (instructions counted under Valgrind) beside the wall-clock gate "
+                             "and pytest-benchmark, under added work and realistic regressions "
+                             "(harness.gatebench_work)")
     parser.add_argument("--calibration", type=int, default=3, help="no-change runs the baseline is accepted from")
     parser.add_argument("--time", type=float, default=0.3, help="seconds of interleaved timing per measurement")
     parser.add_argument("--threads", type=int, default=1)
@@ -241,9 +252,19 @@ def main(argv: list[str] | None = None) -> int:
         tolerances = Tolerances.parse(args.tolerance)
     except ConfigError as exc:
         parser.error(str(exc))
+    if args.work:
+        from harness import gatebench_work  # lazy: it imports this module
+
+        cache = Cache(args.cache_dir or default_cache_dir())
+        work_cases = gatebench_work.prepare((args.cases or ",".join(gatebench_work.DEFAULT_CASES)).split(","),
+                                            cache, args.time, args.calibration)
+        result = gatebench_work.run(work_cases, args.trials, args.calibration, args.time, tolerances, cache)
+        for line in gatebench_work.render(work_cases, result, args.trials, args.calibration, tolerances):
+            print(line)
+        return 0
     start = time.perf_counter()
-    benches = prepare(args.cases.split(","), args.threads, Cache(args.cache_dir or default_cache_dir()),
-                      args.calibration, args.time)
+    benches = prepare((args.cases or ",".join(DEFAULT_CASES)).split(","), args.threads,
+                      Cache(args.cache_dir or default_cache_dir()), args.calibration, args.time)
     result = run(benches, args.trials, args.time, tolerances, args.seed)
     for line in render(benches, result, args.trials, tolerances, time.perf_counter() - start):
         print(line)

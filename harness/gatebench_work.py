@@ -1,0 +1,208 @@
+"""The work gate benchmarked beside the wall-clock gate and pytest-benchmark (``python -m harness.gatebench --work``).
+
+Conditions add real work to the optimized path, the same way in the counted and the timed call: an extra call
+every 20th, 10th or 5th call (+5 %, +10 %, +20 %), and two realistic regressions — an ONNX Runtime session with
+its graph optimisations off, and a static int8 quantizer that leaves the MatMul / Gemm layers in fp32 (models with
+convolutions, whose Conv layers stay int8). Each trial counts every (case, condition) in fresh Valgrind workers,
+uncached, and judges the counts with the work gate against a baseline accepted from ``--calibration`` separate
+counting runs; the timed side judges the same conditions with optbench's speed checks (second look included) and
+pytest-benchmark's ``mean:5%`` / ``median:10%`` rules, as ``python -m harness.gatebench`` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from harness import env, gatebench
+from harness.backends._ort_common import OrtRunner, onnx_file
+from harness.backends.base import BACKENDS
+from harness.cache import Cache
+from harness.case import Case, generate_cases
+from harness.count import count_all
+from harness.gate import WORK, Status, Tolerances
+from harness.measure import CaseRun, ReferenceRunners, Settings, reference_outputs
+from harness.metrics.latency import block_size, sample_latency
+from harness.probe import make_probe
+from harness.techniques.base import Context
+from harness.techniques.quantization import OrtStaticInt8Config
+from harness.work import baseline as work_baseline
+from harness.work.counter import Counter, Job
+from harness.work.figures import WorkFigures
+from harness.work.jobs import job_for
+from model_zoo import MODELS
+from model_zoo.training import load_reference
+from model_zoo.traits import traits_of
+
+DEFAULT_CASES = (
+    "cancer_mlp-torch_dynamic_int8-torch_eager",
+    "cancer_mlp-ort_static_int8_minmax-onnxruntime",
+    "digits_cnn-torch_dynamic_int8-torch_eager",
+    "digits_cnn-ort_static_int8_minmax-onnxruntime",
+)
+CALLS = 100  # counted calls a window: every 20th / 10th / 5th call doubled adds exactly 5 / 10 / 20 %
+EXTRA = {"work +5%": 20, "work +10%": 10, "work +20%": 5}
+REALISTIC = ("ORT graph opts off", "MatMul left fp32")
+CONDITIONS = ("no change", *EXTRA, *REALISTIC)
+
+
+def every_kth_twice(fn: Callable[[], object], k: int) -> Callable[[], object]:
+    """``fn`` with every ``k``-th call made twice: 1/k more work, as the counted worker adds it."""
+    calls = [0]
+
+    def call() -> object:
+        calls[0] += 1
+        out = fn()
+        if calls[0] % k == 0:
+            fn()
+        return out
+
+    return call
+
+
+def _without_matmul(config: object) -> OrtStaticInt8Config | None:
+    """The static int8 config with MatMul and Gemm left out of quantization (a regression in the quantizer's op
+    list); None where the config quantizes no Conv to keep int8 (the model would be fp32 altogether)."""
+    if not isinstance(config, OrtStaticInt8Config) or not config.op_types or "Conv" not in config.op_types:
+        return None
+    kept = tuple(op for op in config.op_types if op not in ("MatMul", "Gemm"))
+    return dataclasses.replace(config, op_types=kept, name=f"{config.name}_matmul_fp32")
+
+
+@dataclasses.dataclass
+class WorkCase:
+    case: Case
+    jobs: dict[str, Job]  # condition -> job (conditions that apply to this case)
+    timed: dict[str, Callable[[], object]]  # condition -> the candidate call timed under it
+    bench: gatebench.Bench
+    entry: work_baseline.WorkEntry | None = None
+
+
+def prepare(case_ids: list[str], cache: Cache, calibration_time_s: float, calibration: int) -> list[WorkCase]:
+    by_id = {c.id: c for c in generate_cases("quantization", None, None, None)}
+    unknown = [c for c in case_ids if c not in by_id]
+    if unknown:
+        raise SystemExit(f"unknown case(s) {', '.join(unknown)}; expected quantization case ids such as "
+                         f"{', '.join(DEFAULT_CASES[:2])}")
+    torch.set_num_threads(1)
+    settings, ctx = Settings(1), Context(cache, 1)
+    refs = ReferenceRunners(settings)
+    out = []
+    for case_id in case_ids:
+        case = by_id[case_id]
+        ref = load_reference(MODELS.get(case.model), cache)
+        measuring = CaseRun(case, ref, settings, ctx)  # kept open for the whole benchmark
+        measuring.prepare(reference_outputs(ref))
+        measuring.time(lambda fn: sample_latency(fn, warmup=2, min_rounds=5, max_time_s=0.05))
+        base = job_for(case.id, case.backend, measuring.artifact, ref.spec, cache)
+        base = dataclasses.replace(base, calls=CALLS)
+        jobs = {"no change": base, **{name: dataclasses.replace(base, extra_every=k) for name, k in EXTRA.items()}}
+        timed = {"no change": measuring.one, **{name: every_kth_twice(measuring.one, k) for name, k in EXTRA.items()}}
+        example = ref.spec.example_inputs(1)
+        if base.kind == "onnx":
+            jobs["ORT graph opts off"] = dataclasses.replace(base, graph_optimization="disabled")
+            timed["ORT graph opts off"] = _unoptimized(measuring, case, ref.spec, cache).bind(example)
+        variant = _without_matmul(case.config)
+        if variant is not None and traits_of(ref.spec).conv:
+            other = CaseRun(dataclasses.replace(case, config=variant), ref, settings, ctx)
+            other.prepare(reference_outputs(ref))
+            jobs["MatMul left fp32"] = dataclasses.replace(
+                job_for(f"{case.id}:matmul_fp32", case.backend, other.artifact, ref.spec, cache), calls=CALLS)
+            assert other.runner is not None
+            timed["MatMul left fp32"] = other.runner.bind(example)
+        ref_one = refs.get(ref, case.backend, ctx).bind(example)
+        fns = (measuring.one, make_probe(), ref_one)
+        bench = gatebench.Bench(case_id, fns, block_size(fns, 0.002))
+        gatebench.calibrate(bench, calibration, calibration_time_s)
+        out.append(WorkCase(case, jobs, timed, bench))
+    return out
+
+
+def _unoptimized(measuring: CaseRun, case: Case, spec: Any, cache: Cache) -> OrtRunner:
+    """The case's ONNX model in a session with every graph optimisation off (fusions, constant folding)."""
+    import onnxruntime as ort
+
+    from harness.backends._ort_common import session_options
+
+    backend = BACKENDS.get(case.backend)(Context(cache, 1))
+    path = onnx_file(measuring.artifact, spec.example_inputs(2), spec.input_names, backend)
+    opts = session_options(1)
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return OrtRunner(session, spec.input_names, backend=case.backend, device="cpu", threads=1, size_bytes=0)
+
+
+def count_trial(cases: list[WorkCase], cache: Cache, conditions: tuple[str, ...]) -> dict[tuple[str, str], WorkFigures]:
+    """One trial: every (case, condition) counted in fresh workers, uncached, the ONNX Runtime and the torch worker
+    side by side."""
+    jobs = {f"{wc.case.id}|{cond}": dataclasses.replace(job, name=f"{wc.case.id}|{cond}")
+            for wc in cases for cond, job in wc.jobs.items() if cond in conditions}
+    with Counter(cache, use_cache=False) as counter:
+        counted = count_all(jobs, counter)
+    return {tuple(name.split("|", 1)): fig for name, fig in counted.items()}  # type: ignore[misc]
+
+
+def run(cases: list[WorkCase], trials: int, calibration: int, time_s: float, tolerances: Tolerances,
+        cache: Cache) -> dict[str, Any]:
+    """Counting first (immune to load, both cores busy), then the timed trials on a machine left quiet."""
+    started = time.perf_counter()
+    runs = [{cid: f for (cid, _), f in count_trial(cases, cache, ("no change",)).items()} for _ in range(calibration)]
+    entries = work_baseline.entries_from_runs(runs)
+    for wc in cases:
+        wc.entry = entries[wc.case.id]
+    rules = ("work", *gatebench.RULES)
+    fails = {wc.case.id: {c: dict.fromkeys(rules, 0) for c in wc.jobs} for wc in cases}
+    changes: dict[tuple[str, str], list[float]] = {}
+    for _ in range(trials):
+        counted = count_trial(cases, cache, CONDITIONS)
+        for wc in cases:
+            assert wc.entry is not None
+            for cond in wc.jobs:
+                fig = counted[(wc.case.id, cond)]
+                verdict = WORK.judge(wc.case.id, fig.instructions, wc.entry.instructions, wc.entry.spread,
+                                     tolerances)
+                fails[wc.case.id][cond]["work"] += verdict.status is Status.FAIL
+                changes.setdefault((wc.case.id, cond), []).append(fig.instructions / wc.entry.instructions - 1)
+    counting_s = time.perf_counter() - started
+    plan = [(k, wc, cond) for k in range(trials) for wc in cases for cond in wc.jobs]
+    random.Random(0).shuffle(plan)
+    for _, wc, cond in plan:
+        timed = dataclasses.replace(wc.bench, fns=(wc.timed[cond], *wc.bench.fns[1:]))
+        result, _ = gatebench.judge(timed, "no change", time_s, tolerances)
+        for rule, failed in result.items():
+            fails[wc.case.id][cond][rule] += failed
+    return {"fails": fails, "changes": changes, "entries": entries, "counting_s": counting_s,
+            "seconds": time.perf_counter() - started}
+
+
+def render(cases: list[WorkCase], result: dict[str, Any], trials: int, calibration: int,
+           tolerances: Tolerances) -> list[str]:
+    e = env.capture(1)
+    lines = [f"gatebench --work: K={trials} trials per condition (each in fresh Valgrind workers), work baseline "
+             f"from {calibration} counting runs, {len(cases)} cases, {env.describe(e)}; took "
+             f"{result['seconds']:.0f} s ({result['counting_s']:.0f} s counting); work gate minimum effect "
+             f"{tolerances.work_rel:.0%}, speedup "
+             f"{tolerances.speedup_rel:.0%}",
+             "",
+             "share of trials failed: work gate | optbench wall-clock | pytest-benchmark mean:5% | median:10%",
+             "(no change: false alarms; the others: detection); Δwork = median counted change"]
+    lines.append(f"  {'case':<48}{'thr':>7}" + "".join(f"{c:>26}" for c in CONDITIONS))
+    for wc in cases:
+        assert wc.entry is not None
+        thr = WORK.judge(wc.case.id, wc.entry.instructions, wc.entry.instructions, wc.entry.spread,
+                         tolerances).threshold or 0.0
+        cells = []
+        for cond in CONDITIONS:
+            f = result["fails"][wc.case.id].get(cond)
+            if f is None:
+                cells.append("n/a")
+                continue
+            delta = sorted(result["changes"][(wc.case.id, cond)])[trials // 2]
+            cells.append("|".join(f"{f[r] / trials:.0%}" for r in f) + f" Δ{delta:+.1%}")
+        lines.append(f"  {wc.case.id:<48}{thr:>7.1%}" + "".join(f"{c:>26}" for c in cells))
+    return lines
