@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 CACHE_GEOMETRY = ("--I1=32768,8,64", "--D1=32768,8,64", "--LL=8388608,16,64")
 JOB_TIMEOUT_S = 1800.0  # one job: a large model's counted call costs ~40 s under Valgrind
-REPEATS = 3  # counted windows per job (two for a job whose window is one call)
+REPEATS = 3  # counted windows per job (one for a job whose window is one call)
 
 
 class CountError(OptbenchError):

@@ -12,9 +12,9 @@ Each window zeroes Callgrind's counters, collects over ``calls`` calls and dumps
 reads each dump back (``--dumps``) and deletes it. One warm-up call runs first, uncounted (first-call allocations
 and lazy initialisation), and up to ten more before a window of several calls. ``calls`` null: one call is
 counted first and the window takes as many calls as make about ``TARGET`` instructions (1 to ``MAX_CALLS``); a
-one-call job keeps that first window as one of its ``r``, and counts two at most (a large model's call costs half a
-minute under Valgrind, and counts of ONNX Runtime repeat to 1e-6). With ``extra_every`` k, every k-th counted call
-is made twice: added work of 1/k, as a regression adds it.
+one-call job keeps that first window as its only one (a large model's call costs half a minute under Valgrind;
+counts of ONNX Runtime repeat to 1e-6, and the spread comes from separate counting runs). With ``extra_every`` k,
+every k-th counted call is made twice: added work of 1/k, as a regression adds it.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def count(lib: ctypes.CDLL, dumps: Path, job: dict[str, Any]) -> tuple[int, list
         calls = max(1, min(MAX_CALLS, TARGET // max(probe.instructions, 1)))
         if calls == 1:
             windows.append(probe)
-            repeats = min(repeats, 2)
+            repeats = 1
     if calls > 1:  # a light model: its first calls after loading still allocate and fill caches (measured +4 %)
         for _ in range(min(int(calls), 10)):
             call()
