@@ -7,6 +7,7 @@ validation and test splits: neither was fitted on), then fits the variant's own 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from typing import Any, ClassVar
 
@@ -14,7 +15,8 @@ import numpy as np
 import torch
 
 from harness.analysis import interpretability as interp
-from harness.analysis.run import AnalysisRun, Prepared, reference_predict
+from harness.analysis import variants
+from harness.analysis.run import AnalysisRun, Analyzer, Prepared, reference_predict
 from harness.analysis.variants import AnalysisConfig, wrap
 from harness.gate import Expectation
 from model_zoo.spec import InputKind, ModelSpec
@@ -123,6 +125,11 @@ def analyze(prep: Prepared, run: AnalysisRun) -> tuple[dict[str, float], dict[st
     return proof, details
 
 
+def settings() -> dict[str, Any]:
+    """What the figures depend on besides the variant, the reference and the code (read at the call)."""
+    return {"surrogate": dataclasses.asdict(SETTINGS), "quantile_bins": interp.QUANTILE_BINS, "margin": MARGIN}
+
+
 def register(run: AnalysisRun) -> None:
     wrap(SUITE, InterpretabilityConfig, SOURCES)
-    run.analyzers[SUITE] = analyze
+    run.analyzers[SUITE] = Analyzer(analyze, settings, (sys.modules[__name__], interp, variants))

@@ -6,24 +6,39 @@ No case here is timed: interpretability and drift read outputs, and cost prices 
 pruning and distillation cases measured. :class:`AnalysisRun` is the run-wide state (the price table and what
 the cases of one model share: the reference's surrogate, the shifted sets and the reference's predictions on them),
 one explicit object the plugin creates per run and hands to the suites.
+
+What an interpretability or drift case computes is a pure function of the variant's artifact, the reference (its
+weights and data), the suite's settings, the machine and the code that computes it, so its figures are kept in the
+optbench cache (namespace ``analysis``) under a key of all of these (:func:`figures_key`): a second run reads them
+and only prepares the variant and measures its test quality, size and memory again. Editing an analysis module, a
+setting or the artifact makes a new key. Cost is not cached: it prices this run's measured throughput.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+import scipy
+import sklearn
 import torch
 from threadpoolctl import threadpool_limits
 
+from harness import env
 from harness.analysis.prices import Price, price_table
 from harness.artifact import Artifact
 from harness.backends.base import BACKENDS, Runner
+from harness.cache import atomic_write, make_key, source_hash
 from harness.case import Case
 from harness.errors import OptbenchError, one_line
 from harness.gate import Status
@@ -33,7 +48,28 @@ from harness.metrics.quality import QualityStats
 from harness.record import Record
 from harness.techniques.base import Context, Reference, apply
 
-Analyzer = Callable[["Prepared", "AnalysisRun"], tuple[dict[str, float], dict[str, Any]]]
+logger = logging.getLogger(__name__)
+
+NAMESPACE = "analysis"  # the optbench cache's folder of analysis figures
+FORMAT = 1  # bumped when what a cache entry holds changes
+
+Figures = tuple[dict[str, float], dict[str, Any]]  # (proof, details) of one case
+
+
+@dataclasses.dataclass(frozen=True)
+class Analyzer:
+    """How a suite computes a case's figures, and what they depend on besides the variant and the reference:
+    ``settings()`` reads the suite's settings as they are at the call (JSON-able: shifts, detector draws, seeds,
+    surrogate), ``modules`` is the code that computes them (this module is always added)."""
+
+    analyze: Callable[[Prepared, AnalysisRun], Figures]
+    settings: Callable[[], dict[str, Any]]
+    modules: tuple[ModuleType, ...] = ()
+
+    def code_key(self) -> str:
+        """A hash of the source of every module the figures come from: editing one makes new figures."""
+        modules = {m.__name__: m for m in (sys.modules[__name__], *self.modules)}
+        return make_key(*((name, source_hash(m)) for name, m in sorted(modules.items())))
 
 
 @dataclasses.dataclass
@@ -126,10 +162,71 @@ class AnalysisRun:
         # torch's and with anything else running (a kernel-MMD permutation test ran 5x slower so).
         with threadpool_limits(session.options.threads), \
                 prepared(case, reference, ref_out, ctx) as (prep, memory, prepare_s):
-            started = time.perf_counter()
-            proof, details = analyzer(prep, self)
-            details["analysis_s"] = time.perf_counter() - started
+            proof, details = self.figures(prep, analyzer, env.machine_class(session.environment))
             return build_record(prep, memory, prepare_s, proof, details)
+
+    def figures(self, prep: Prepared, analyzer: Analyzer, machine: str) -> Figures:
+        """The case's (proof, details): read from the cache under :func:`figures_key`, else computed and kept.
+        Computed figures go through the same JSON round trip a cached entry does, so a first and a second run
+        record the same values; ``details["cache"]`` says which it was."""
+        key = figures_key(prep, analyzer, machine)
+        path = prep.ctx.cache.path(NAMESPACE, key, ".json")
+        found = read_figures(path)
+        if found is not None:
+            proof, details = found
+            details["cache"] = {"key": key, "hit": True}
+            return proof, details
+        started = time.perf_counter()
+        proof, details = analyzer.analyze(prep, self)
+        details["analysis_s"] = time.perf_counter() - started
+        blob = json.dumps({"format": FORMAT, "key": key, "case": prep.case.id, "proof": proof, "details": details},
+                          sort_keys=True, default=_plain)
+        atomic_write(path, lambda tmp: tmp.write_text(blob))
+        entry = json.loads(blob)
+        proof, details = entry["proof"], entry["details"]
+        details["cache"] = {"key": key, "hit": False}
+        return proof, details
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars and arrays as JSON (the analyzers return Python floats; this is a safety net)."""
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+
+def figures_key(prep: Prepared, analyzer: Analyzer, machine: str) -> str:
+    """Everything a case's figures depend on: the case and its config; the artifact's key (the content of what
+    made it) and weights; the reference's key (its recipe, code and data) and weights digest; the model's batch,
+    feature and class names; the suite's settings; the source of the analysis modules and of the backend; the
+    machine class (CPU features, threads, torch and ONNX Runtime versions) and the numeric libraries' versions."""
+    case, reference, artifact = prep.case, prep.reference, prep.artifact
+    spec = reference.spec
+    return make_key(
+        NAMESPACE, FORMAT, case.suite, case.id, case.config.to_dict(), case.backend,
+        artifact.key, artifact.weights, artifact.machine_choices, reference.key, reference.weights_digest,
+        prep.ctx.seed_offset, spec.throughput_batch, spec.feature_names, spec.class_names,
+        analyzer.settings(), analyzer.code_key(), source_hash(BACKENDS.get(case.backend)), machine,
+        {"numpy": np.__version__, "scipy": scipy.__version__, "sklearn": sklearn.__version__,
+         "torch": torch.__version__},
+    )
+
+
+def read_figures(path: Path) -> Figures | None:
+    """A cache entry's (proof, details), or None when there is none; an unreadable or malformed one is logged and
+    recomputed, never trusted."""
+    try:
+        entry = json.loads(path.read_text())
+        proof, details = entry["proof"], entry["details"]
+        if entry.get("format") != FORMAT or not isinstance(details, dict) or not isinstance(proof, dict) or \
+                not all(isinstance(v, int | float) for v in proof.values()):
+            raise ValueError("not an analysis figures entry of this format")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        logger.warning("analysis cache entry %s is unusable (%s); recomputing", path, exc)
+        return None
+    return proof, details
 
 
 @contextmanager
