@@ -1,7 +1,18 @@
 import numpy as np
 import pytest
+from scipy import stats
 
-from harness.analysis.detectors import DetectorSettings, clean_window, ks_bonferroni, mmd_permutation, rates
+from harness.analysis.detectors import (
+    DetectorSettings,
+    Rates,
+    clean_window,
+    ks_bonferroni,
+    ks_statistics,
+    mmd_permutation,
+    mmd_pvalue,
+    rates,
+    upper_bound,
+)
 from harness.errors import ConfigError
 
 
@@ -34,7 +45,58 @@ def test_a_small_pool_halves_the_window():
     assert rates(clean, clean_window(clean), DetectorSettings(trials=2, permutations=10)).window == 50
 
 
-@pytest.mark.parametrize("field", ["alpha", "trials", "window"])
+@pytest.mark.parametrize("field", ["alpha", "trials", "null_trials", "window"])
 def test_bad_settings_are_refused_naming_the_field(field):
     with pytest.raises(ConfigError, match=f"`{field}`"):
         DetectorSettings(**{field: 0})
+
+
+def _pairs(count=120):
+    """Window pairs from clean to clearly shifted, some with tied values (rounded probabilities)."""
+    rng = np.random.default_rng(7)
+    for i in range(count):
+        k, n = (4, 10, 2)[i % 3], (200, 114, 57)[i % 3]
+        a = rng.dirichlet(np.ones(k), n)
+        b = rng.dirichlet(np.ones(k) * (1 + 0.03 * (i % 15)), n)
+        yield (np.round(a, 2), np.round(b, 2)) if i % 4 == 0 else (a, b)
+
+
+def test_the_ks_test_is_scipys_per_column_test_at_alpha_over_the_columns():
+    """ks_bonferroni asks SciPy for the one column with the largest statistic: it must decide as the full test
+    at alpha / columns does, and the draws must include some where alpha alone would have decided otherwise."""
+    between = 0
+    for a, b in _pairs():
+        full = stats.ks_2samp(a, b, axis=0)
+        assert np.allclose(ks_statistics(a, b), full.statistic, rtol=0, atol=1e-12)
+        smallest = float(full.pvalue.min())
+        assert ks_bonferroni(a, b, 0.05) == (smallest < 0.05 / a.shape[1])
+        between += 0.05 / a.shape[1] <= smallest < 0.05
+    assert between >= 3  # draws the correction decides
+
+
+def test_the_false_positive_bound_is_clopper_pearson():
+    assert upper_bound(0, 100) == pytest.approx(1 - 0.05 ** (1 / 100))  # the exact bound with no firing
+    assert upper_bound(2, 100) == pytest.approx(0.0616, abs=1e-4)
+    assert upper_bound(10, 10) == 1.0
+    assert Rates({"ks": 0.02}, 200, 100).upper("ks") == upper_bound(2, 100)
+
+
+def test_the_mmd_p_value_counts_the_observed_labelling_among_the_permutations():
+    a, far = _softmax(100), _softmax(100, shift=4.0, seed=3)
+    rng = np.random.default_rng(0)
+    assert mmd_pvalue(a, far, 50, rng) == 1 / 51  # no permutation reaches it: the smallest p-value there is
+    assert mmd_pvalue(a, a, 50, rng) == 1.0  # identical windows: every permutation reaches an MMD of 0
+
+
+def test_each_draw_compares_windows_that_share_no_row(monkeypatch):
+    """The clean window comes from one half of the pool and the other window from the other half."""
+    from harness.analysis import detectors
+
+    clean = np.arange(300, dtype=float).reshape(-1, 1)  # each row's value is its index
+    seen = []
+    monkeypatch.setattr(detectors, "ks_bonferroni", lambda a, b, alpha: seen.append((a, b)) or False)
+    monkeypatch.setattr(detectors, "mmd_permutation", lambda a, b, alpha, k, rng: False)
+    found = rates(clean, clean_window(clean), DetectorSettings(window=100, trials=5, permutations=10))
+    assert found.fired == {"ks": 0.0, "mmd": 0.0} and len(seen) == 5
+    for a, b in seen:
+        assert len(a) == len(b) == 100 and not set(a[:, 0]) & set(b[:, 0])

@@ -18,9 +18,27 @@ def test_the_surrogate_recovers_a_rule_model_with_full_fidelity_on_every_seed():
     assert text.startswith("IF f") and (" THEN no " in text or " THEN yes " in text)
 
 
+def test_seeds_that_break_ties_differently_are_counted_as_other_rules():
+    """Feature 5 is a copy of feature 1: each seed may split on either, so the rules differ in name while the
+    predictions agree."""
+    x = np.column_stack([X, X[:, 1]])
+    s = interp.surrogate(x[:400], RULE[:400], x[400:], RULE[400:], interp.SurrogateSettings(seeds=tuple(range(8))))
+    assert s.identical_seeds < 1.0 and s.seed_agreement == 1.0
+
+
 def test_sibling_leaves_of_one_class_read_as_one_rule():
-    s = interp.surrogate(X[:400], np.zeros(400, int), X[400:], np.zeros(200, int), interp.SurrogateSettings())
-    assert len(s.rules) == 1 and s.rules[0].antecedents == ()
+    """x0 > 0.5 is class 1 on 90 % (x1 <= 0.5) or 60 % (x1 > 0.5) of its rows: the tree splits it on x1 (the
+    entropy falls enough), both leaves predict class 1, and the split decides nothing a rule should say."""
+    rng = np.random.default_rng(1)
+    x = rng.random((2000, 2)).astype(np.float32)
+    share = np.where(x[:, 0] <= 0.5, 0.0, np.where(x[:, 1] <= 0.5, 0.9, 0.6))
+    y = (rng.random(2000) < share).astype(int)
+    s = interp.surrogate(x[:1500], y[:1500], x[1500:], y[1500:], interp.SurrogateSettings(), stability=False)
+    assert s.tree.get_n_leaves() == 3
+    assert [(r.antecedents[0][:2], r.predicted) for r in s.rules] == [((0, "<="), 0), ((0, ">"), 1)]
+    assert all(len(r.antecedents) == 1 for r in s.rules)
+    constant = interp.surrogate(X[:400], np.zeros(400, int), X[400:], np.zeros(200, int), interp.SurrogateSettings())
+    assert len(constant.rules) == 1 and constant.rules[0].antecedents == ()
 
 
 def test_rules_kept_flags_a_variant_right_for_other_reasons():
@@ -57,3 +75,18 @@ def test_images_are_read_on_a_grid_of_cells():
 def test_settings_without_seeds_are_refused():
     with pytest.raises(ConfigError, match="`seeds`"):
         interp.SurrogateSettings(seeds=())
+
+
+def _judge(metrics):
+    from harness.analysis.interpretability_case import InterpretabilityConfig
+    from harness.gate import check_contract
+
+    config = InterpretabilityConfig(name="x", source="quantization/torch_dynamic_int8")
+    (verdict,) = check_contract("c", {f"proof.interp.{k}": v for k, v in metrics.items()}, config.expectations())
+    return verdict.status.value
+
+
+def test_the_rules_kept_contract_fails_a_variant_off_the_rules_and_passes_one_on_them():
+    assert _judge({"excess": 0.3, "excess.ci_low": 0.25, "excess.ci_high": 0.35, "excess.n": 200}) == "fail"
+    assert _judge({"excess": 0.0, "excess.ci_low": -0.004, "excess.ci_high": 0.004, "excess.n": 200}) == "pass"
+    assert _judge({"excess": 0.0, "excess.ci_low": -0.03, "excess.ci_high": 0.03, "excess.n": 20}) == "inconclusive"
