@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 
@@ -12,15 +14,38 @@ from harness.report.sections import Case, Section, register
 COLUMNS = ("case", "measured on", "clean loss", "worst shift", "excess loss", "KS fpr", "MMD fpr", "verdict")
 
 
+def _detector_lines(model: str, table: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The reference's detectors on one model: false-positive rate with its 95 % upper bound, and power per
+    shift at the highest severity measured."""
+    first = next(iter(table.values()), {})
+    severities = [int(m.group(1)) for k in first if (m := re.search(r"\.s(\d+)$", k))]
+    if not severities:
+        return []
+    top = max(severities)
+    lines = [f"{model}: the reference's drift detectors, windows of {fmt(first.get('window'), '.0f')}, "
+             f"{fmt(first.get('null_trials'), '.0f')} clean draws, {fmt(first.get('trials'), '.0f')} per shift"]
+    for name, figures in sorted(table.items()):
+        power = ", ".join(f"{k.removesuffix(f'.s{top}')} {fmt(v, '.2f')}" for k, v in sorted(figures.items())
+                          if k.endswith(f".s{top}"))
+        lines.append(f"  {name}: false positives {fmt(figures.get('fpr'), '.3f')} (95 % upper bound "
+                     f"{fmt(figures.get('fpr_high'), '.3f')}); power at severity {top}: {power}")
+    return lines
+
+
 @register("drift")
 def render(technique: str, cases: Sequence[Case]) -> Section:
     section = Section(technique, "drift: quality under shifted inputs", columns=COLUMNS,
                       note="test accuracy per shift and severity (dashed: the fp32 reference); excess loss: the "
                            "worst loss beyond the reference at severity <= 3 (contract <= 0.02 where the clean loss "
-                           "is < 0.01); fpr: the detectors' false-positive rate on clean windows")
+                           "is < 0.01); fpr: the variant's detectors' false-positive rate on clean windows (20 "
+                           "draws; the reference's, over more draws, in the text below)")
     curves: dict[tuple[str, str], list[go.Scatter]] = {}
+    seen: set[str] = set()
     for case in cases:
         a = ((case.get("record") or {}).get("details") or {}).get("analysis") or {}
+        if case["model"] not in seen and a.get("reference_detector"):
+            seen.add(case["model"])
+            section.lines += _detector_lines(case["model"], a["reference_detector"])
         worst = a.get("worst") or {}
         section.rows.append((case["case_id"], case.get("_source", ""),
                              fmt(metric(case, "proof.drift.clean_loss"), ".3f"),
