@@ -191,7 +191,7 @@ def render(cases: list[WorkCase], result: dict[str, Any], trials: int, calibrati
              "",
              "share of trials failed: work gate | optbench wall-clock | pytest-benchmark mean:5% | median:10%",
              "(no change: false alarms; the others: detection); Δwork = median counted change"]
-    lines.append(f"  {'case':<48}{'thr':>7}" + "".join(f"{c:>26}" for c in CONDITIONS))
+    lines.append(f"  {'case':<48}{'thr':>7}" + "".join(f"  {c:>26}" for c in CONDITIONS))
     for wc in cases:
         assert wc.entry is not None
         thr = WORK.judge(wc.case.id, wc.entry.instructions, wc.entry.instructions, wc.entry.spread,
@@ -204,5 +204,5 @@ def render(cases: list[WorkCase], result: dict[str, Any], trials: int, calibrati
                 continue
             delta = sorted(result["changes"][(wc.case.id, cond)])[trials // 2]
             cells.append("|".join(f"{f[r] / trials:.0%}" for r in f) + f" Δ{delta:+.1%}")
-        lines.append(f"  {wc.case.id:<48}{thr:>7.1%}" + "".join(f"{c:>26}" for c in cells))
+        lines.append(f"  {wc.case.id:<48}{thr:>7.1%}" + "".join(f"  {c:>26}" for c in cells))
     return lines

@@ -48,3 +48,23 @@ def test_a_bad_tolerance_is_refused_in_one_line(capsys):
         gatebench.main(["--tolerance", "speedup=0.1"])
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "tolerance must be NAME=VALUE with NAME one of" in err and "'speedup=0.1'" in err
+
+
+def test_added_work_makes_every_kth_call_twice():
+    from harness.gatebench_work import every_kth_twice
+
+    calls = []
+    fn = every_kth_twice(lambda: calls.append(1), 20)
+    for _ in range(100):
+        fn()
+    assert len(calls) == 105  # +5 %, as the counted worker's extra_every=20 adds it
+
+
+def test_the_matmul_regression_keeps_conv_int8_and_leaves_matmul_and_gemm_fp32():
+    from harness.gatebench_work import _without_matmul
+    from harness.techniques.quantization import OrtDynamicInt8Config, OrtStaticInt8Config
+
+    variant = _without_matmul(OrtStaticInt8Config(name="s"))
+    assert variant is not None and variant.op_types == ("Conv",) and variant.name == "s_matmul_fp32"
+    assert _without_matmul(OrtStaticInt8Config(name="s", op_types=("MatMul",))) is None  # nothing would stay int8
+    assert _without_matmul(OrtDynamicInt8Config(name="d")) is None
