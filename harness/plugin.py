@@ -112,9 +112,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "as another machine's numerics give, to check that verdicts hold there (default: 0)")
     add("--optbench-count", action="store_true", default=False,
         help="also count each case's instructions per inference under Valgrind (torch eager and ONNX Runtime) and "
-             "gate them against results/baselines/work.json, on any machine class; without Valgrind the header says "
-             "`work: not counted: why` and the run goes on (default: off; `python -m harness.count` is the same gate "
-             "as a command of its own)")
+             "gate them against results/baselines/work/instructions.json, on any machine class; without Valgrind the "
+             "header says `work: not counted: why` and the run goes on (default: off; `python -m harness.count` is the "
+             "same gate as a command of its own)")
     add("--optbench-require-baseline-class", action="store_true", default=False,
         help="fail a case whose baseline holds no entry of this machine class (default: off; speed is then not "
              "gated and the header says so)")

@@ -20,11 +20,11 @@ from harness.work.counter import environment_key
 from harness.work.figures import WorkFigures
 
 SCHEMA = 1
-FILE_NAME = "work.json"
+FILE_NAME = "instructions.json"  # in a folder of its own: results/baselines/*.json are the suites'
 
 
 def work_path(baseline_dir: Path) -> Path:
-    return Path(baseline_dir) / FILE_NAME
+    return Path(baseline_dir) / "work" / FILE_NAME
 
 
 @dataclasses.dataclass(frozen=True)

@@ -46,6 +46,7 @@ def test_save_merge_and_load_keep_other_environments(tmp_path):
 ])
 def test_a_bad_work_baseline_is_refused_in_one_line(tmp_path, content, expected):
     path = baseline.work_path(tmp_path)
+    path.parent.mkdir(parents=True)
     path.write_text(content)
     with pytest.raises(BaselineError, match=expected) as info:
         baseline.load(path)
