@@ -149,6 +149,8 @@ class CaseRun:
         self.runner: Runner | None = None
         self._released = False
         self._probe = make_probe()
+        self.work: WorkFigures | None = None  # set by count(); None: counting off, or why not in work_note
+        self.work_note = ""
 
     def __enter__(self) -> CaseRun:
         return self
@@ -219,8 +221,6 @@ class CaseRun:
     def count(self, counter: Counter) -> None:
         """Instructions per batch-1 call of the artifact as this backend runs it, counted under Valgrind (a
         separate process, after the timing: it never runs beside it); ``work_note`` says why a case is not counted."""
-        self.work: WorkFigures | None = None
-        self.work_note = ""
         try:
             self.work = counter.count(job_for(self.case.id, self.case.backend, self.artifact, self.reference.spec,
                                               self.ctx.cache))
@@ -236,7 +236,7 @@ class CaseRun:
         if reference_record is not None and reference_record.throughput is not None and not case.is_reference:
             tput_speedup = reference_record.throughput.median_s / self.throughput.median_s
         paired = self.paired
-        work = getattr(self, "work", None)
+        work = self.work
         ref_work = reference_record.work if reference_record is not None else None
         work_ratio = (ref_work["instructions"] / work.instructions
                       if work is not None and ref_work and not case.is_reference else None)
@@ -266,7 +266,8 @@ class CaseRun:
             proof=dict(self.artifact.proof),
             identity={"weights": _weights_identity(reference, self.artifact), **self.artifact.machine_choices},
             training=self.artifact.training,
-            details=_details(case, reference, self.artifact),
+            details={**_details(case, reference, self.artifact),
+                     **({"work_not_counted": self.work_note} if self.work_note else {})},
             normalized=self.normalized,
             work=work.to_dict() if work is not None else None,
             work_ratio=work_ratio,

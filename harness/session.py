@@ -309,8 +309,12 @@ class OptbenchSession:
     def judge_work(self, case: Case, record: Record) -> list[Verdict]:
         """The work gate: this case's instructions per inference against the work baseline of the counting
         environment (any machine class); nothing when counting is off or the case was not counted."""
-        if self.counter is None or record.work is None:
+        if self.counter is None:
             return []
+        if record.work is None:  # a backend Valgrind cannot stand for: said on the case, not silently dropped
+            why = record.details.get("work_not_counted")
+            return [Verdict(case.id, WORK.name, "baseline", WORK.metric, Status.SKIP, None, None, message=why)] if why \
+                else []
         current = float(record.work["instructions"])
         environment = self.counter.environment()
         entry = self.work_baseline.entry(case.id, environment) if self.work_baseline is not None else None
