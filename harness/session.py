@@ -18,6 +18,7 @@ from harness.case import Case, chosen_presets, generate_cases, not_applicable, s
 from harness.errors import ModelError, OptbenchError, one_line
 from harness.gate import (
     BASELINE_CHECKS,
+    LATENCY,
     WORK,
     QualityComparison,
     Scope,
@@ -26,6 +27,7 @@ from harness.gate import (
     Verdict,
     check_baseline,
     check_contract,
+    settle_by_work,
     with_second_look,
 )
 from harness.measure import CaseRun, ReferenceRunners, Settings, default_timer, reference_outputs
@@ -69,6 +71,14 @@ class Options:
 # A case whose speed interval crosses its limit is re-measured this many times (one interleaved block each, pooled)
 # before the failure stands: a second look, as Chromium's Pinpoint does with its "unknown" verdict.
 MAX_RETRIES = 2
+
+
+def _second_look_said(line: str, retries: int) -> str:
+    """A speed line that stood its second look says so (before what the work count made of it, if anything)."""
+    if " beyond its threshold: " not in line:
+        return line
+    head, sep, settled = line.partition("; but work per inference")
+    return f"{head} (still beyond after {retries} more interleaved block(s), pooled){sep}{settled}"
 
 
 @dataclasses.dataclass
@@ -119,11 +129,14 @@ class OptbenchSession:
         self.counter: Counter | None = None
         self.work_note = ""
         self.work_baseline: WorkBaseline | None = None
+        self._work_baseline_path: Path | None = None  # set once the work baseline is loaded
+        # Without --optbench-count: a counter started only to settle a latency failure (_settle), and why not.
+        self._arbiter: Counter | None = None
+        self._arbiter_note: str | None = None
         if options.count:
             available = counting_availability()
             if available.ok:
                 self.counter = Counter(self.cache)
-                self.work_baseline = load_work_baseline(work_path(options.baseline_dir))
             else:
                 self.work_note = f"work: not counted: {available.reason}"
 
@@ -243,10 +256,12 @@ class OptbenchSession:
                 outcome, retries = with_second_look(
                     lambda: self.judge(case, measuring.record(ref_record)), lambda o: o.retry, measuring.pair_more,
                     MAX_RETRIES)
+                if self._latency_failed(outcome):
+                    outcome = self._settle(case, measuring, ref_record, outcome)
                 outcome.retries, record = retries, outcome.record
-                if retries and outcome.status is Status.FAIL:  # only speed lines can be left after a second look
-                    outcome.message = "\n".join(f"{line} (still beyond after {retries} more interleaved block(s), "
-                                                 "pooled)" for line in outcome.message.splitlines())
+                if retries:  # only speed lines can be left after a second look
+                    outcome.message = "\n".join(_second_look_said(line, retries)
+                                                 for line in outcome.message.splitlines())
                 if case.is_reference:  # another suite's reference of the same model and backend is replaced
                     self._ref_runners.adopt(case.model, case.backend, measuring.release())
         except OptbenchError as exc:
@@ -265,9 +280,40 @@ class OptbenchSession:
         if outcome.status == "known":
             pytest.xfail(outcome.message)
 
-    def judge(self, case: Case, record: Record) -> Outcome:
+    def _latency_failed(self, outcome: Outcome) -> bool:
+        return not self.options.update_baselines and any(
+            v.check == LATENCY.name and v.status is Status.FAIL for v in outcome.verdicts)
+
+    def _settle(self, case: Case, measuring: CaseRun, ref_record: Record | None, outcome: Outcome) -> Outcome:
+        """A latency failure that stood its second look: count the case's work under Valgrind (where it can be
+        counted) and judge again with it; gate.settle_by_work says what that may change."""
+        counter = self.counter
+        if counter is None:
+            if self._arbiter_note is None:
+                available = counting_availability()
+                self._arbiter_note = "" if available.ok else available.reason
+                if available.ok:
+                    self._arbiter = Counter(self.cache)
+            counter = self._arbiter
+            if counter is None:
+                return outcome
+            try:
+                measuring.count(counter)
+            except OptbenchError as exc:  # the count failed: the latency failure stands, and says why
+                outcome.message += f"\n{case.id}: work not counted to settle the latency failure: {one_line(exc)}"
+                return outcome
+        record = measuring.record(ref_record)
+        work = self.judge_work(case, record, counter)
+        if not work or work[0].status is not Status.PASS:
+            return self.judge(case, record, counter) if self.counter is None else outcome
+        return self.judge(case, record, counter, settle=work[0])
+
+    def judge(self, case: Case, record: Record, counter: Counter | None = None,
+              settle: Verdict | None = None) -> Outcome:
         """Contracts, then the baseline entry of this machine class: speed is judged only there; with no entry of
-        this class, another class's entry still gates the machine-independent figures (quality, size, proofs)."""
+        this class, another class's entry still gates the machine-independent figures (quality, size, proofs).
+        ``counter`` judges work (the session's own with --optbench-count); ``settle``, a passed work verdict, turns a
+        latency failure into an inconclusive one (gate.settle_by_work)."""
         baseline = self.baselines.get(case.suite)
         entry, same_class = baseline.entry(case.id, self.environment) if baseline is not None else (None, False)
         metrics = record.metrics()
@@ -280,7 +326,9 @@ class OptbenchSession:
                                        spread=entry.spread if same_class else {}, samples=record.samples(),
                                        weights_spread=entry.spread.get(baselines.WEIGHTS_SPREAD),
                                        weights_n=int(entry.spread.get(baselines.WEIGHTS_COUNT, 3)))
-        verdicts += self.judge_work(case, record)
+        verdicts += self.judge_work(case, record, counter or self.counter)
+        if settle is not None:
+            verdicts = settle_by_work(verdicts, settle)
         failed = [v.message for v in verdicts if v.status is Status.FAIL]
         known = [v.message for v in verdicts if v.status is Status.KNOWN]
         undecided = [v.message for v in verdicts if v.status is Status.INCONCLUSIVE]
@@ -306,17 +354,20 @@ class OptbenchSession:
             return Outcome(case, Status.INCONCLUSIVE, record, verdicts, "\n".join(undecided))
         return Outcome(case, Status.PASS, record, verdicts)
 
-    def judge_work(self, case: Case, record: Record) -> list[Verdict]:
+    def judge_work(self, case: Case, record: Record, counter: Counter | None) -> list[Verdict]:
         """The work gate: this case's instructions per inference against the work baseline of the counting
         environment (any machine class); nothing when counting is off or the case was not counted."""
-        if self.counter is None:
+        if counter is None:
             return []
+        if self.work_baseline is None and self._work_baseline_path is None:
+            self._work_baseline_path = work_path(self.options.baseline_dir)
+            self.work_baseline = load_work_baseline(self._work_baseline_path)
         if record.work is None:  # a backend Valgrind cannot stand for: said on the case, not silently dropped
             why = record.details.get("work_not_counted")
             return [Verdict(case.id, WORK.name, "baseline", WORK.metric, Status.SKIP, None, None, message=why)] if why \
                 else []
         current = float(record.work["instructions"])
-        environment = self.counter.environment()
+        environment = counter.environment()
         entry = self.work_baseline.entry(case.id, environment) if self.work_baseline is not None else None
         if entry is None:
             return [Verdict(case.id, WORK.name, "baseline", WORK.metric, Status.SKIP, current, None,
@@ -376,8 +427,8 @@ class OptbenchSession:
             "started": self.started.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "finished": finished.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "duration_s": (finished - self.started).total_seconds(),
-            "environment": {**self.environment, "counting": self.counter.environment()}
-            if self.counter is not None and self.counter.started else self.environment,
+            "environment": {**self.environment, "counting": counting.environment()}
+            if (counting := self.counter or self._arbiter) is not None and counting.started else self.environment,
             "options": options,
             "baselines": {suite: self._baseline_info(suite) for suite in sorted(self.baselines)},
             "cases": list(cases),
@@ -409,8 +460,9 @@ class OptbenchSession:
         """Build the RunResult, write the run's JSON record and, when asked, the updated baselines. The record is
         written first, so a baseline that changed under the run still leaves it."""
         self._release_runners_except("")
-        if self.counter is not None:
-            self.counter.close()
+        for counter in (self.counter, self._arbiter):
+            if counter is not None:
+                counter.close()
         if not self.outcomes:
             return None
         result = self.build_result(commit=commit)

@@ -423,3 +423,33 @@ class TestWorkCheck:
         assert Tolerances.parse(["work_rel=0.05"]).work_rel == 0.05
         with pytest.raises(ConfigError, match="work_rel"):
             Tolerances.parse(["work_rel=5"])
+
+
+class TestSettleByWork:
+    """A latency failure that stood its second look is settled by the case's work count: unchanged work means the
+    machine was slower, not the model (INCONCLUSIVE); grown work, or none judged, leaves the failure standing."""
+
+    BASE = {"speedup": 2.0, "latency.normalized": 1.0}
+    SLOW = {"speedup": 1.0, "latency.normalized": 2.0}  # both speed figures beyond their thresholds
+
+    def failed(self):
+        return check_baseline("c", self.SLOW, self.BASE, ON, ALL, spread=SPREAD)
+
+    def work(self, current: float):
+        from harness.gate import WORK
+
+        return WORK.judge("c", current, 100.0, 0.001, Tolerances())
+
+    def test_unchanged_work_makes_latency_inconclusive_and_keeps_the_speedup_failure(self):
+        from harness.gate import settle_by_work
+
+        by_check = {v.check: v for v in settle_by_work(self.failed(), self.work(100.1))}
+        assert by_check["latency"].status is Status.INCONCLUSIVE and not by_check["latency"].retry
+        assert "but work per inference did not grow (+0.10%" in by_check["latency"].message
+        assert by_check["speedup"].status is Status.FAIL  # timed beside its reference: never settled by work
+
+    def test_grown_work_leaves_the_latency_failure_standing(self):
+        from harness.gate import settle_by_work
+
+        by_check = {v.check: v for v in settle_by_work(self.failed(), self.work(110.0))}
+        assert by_check["latency"].status is Status.FAIL and "work per inference" not in by_check["latency"].message
