@@ -117,7 +117,8 @@ def render(baseline_dir: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.docs", description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline-dir", "--baselines", dest="baselines", type=Path, default=ROOT / "results" / "baselines", metavar="DIR",
+    parser.add_argument("--baseline-dir", "--baselines", dest="baselines", type=Path,
+                        default=ROOT / "results" / "baselines", metavar="DIR",
                         help="committed baselines (default: results/baselines)")
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "docs" / "results.md", metavar="PATH",
                         help="the page to write (default: docs/results.md)")

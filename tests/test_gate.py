@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -429,8 +431,9 @@ class TestSettleByWork:
     """A latency failure that stood its second look is settled by the case's work count: unchanged work means the
     machine was slower, not the model (INCONCLUSIVE); grown work, or none judged, leaves the failure standing."""
 
-    BASE = {"speedup": 2.0, "latency.normalized": 1.0}
-    SLOW = {"speedup": 1.0, "latency.normalized": 2.0}  # both speed figures beyond their thresholds
+    BASE: ClassVar[dict[str, float]] = {"speedup": 2.0, "latency.normalized": 1.0}
+    # both speed figures beyond their thresholds
+    SLOW: ClassVar[dict[str, float]] = {"speedup": 1.0, "latency.normalized": 2.0}
 
     def failed(self):
         return check_baseline("c", self.SLOW, self.BASE, ON, ALL, spread=SPREAD)
