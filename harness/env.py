@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from harness.gate import Scope
+from harness.core import Scope
 
 LIBRARIES = ("optbench", "torch", "onnx", "onnxruntime", "numpy", "transformers", "scikit-learn", "pytest-benchmark")
 # Speed-relevant ISA features, x86 and ARM, as py-cpuinfo names them (ARM: asimddp = dot product, i8mm, sve, bf16,

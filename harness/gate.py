@@ -14,47 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 from harness.config import require_range
+from harness.core import Decision, Expectation, Op, Scope, Status  # noqa: F401 - the gate's vocabulary, re-exported
 from harness.errors import ConfigError
 from harness.metrics.latency import median_interval
-
-Op = Literal[">=", "<=", ">", "<"]
-
-
-class Status(enum.StrEnum):
-    """The one vocabulary of verdicts and case outcomes, from the gate to the report."""
-
-    PASS = "pass"
-    FAIL = "fail"
-    KNOWN = "known"  # a contract the accepted baseline already records as unmet: a finding, reported each run
-    INCONCLUSIVE = "inconclusive"  # a contract's interval holds its margin: undecided, shown, does not fail
-    SKIP = "skip"  # a check not judged (other machine class, tolerance off); the reason says why
-    NEW = "new"  # a case with no baseline, let through by --optbench-allow-new
-    ERROR = "error"  # the case could not be measured
-    SKIPPED = "skipped"  # the case was not run (backend unavailable, incompatible)
-
-
-Decision = Literal["point", "interval"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Expectation:
-    """A contract: ``metric op threshold``, e.g. ``quality.retention >= 0.99``.
-
-    ``decision`` "point" judges the figure itself: for deterministic figures (sizes, op counts, sparsity, rates).
-    "interval" judges a noisy figure by its 95 % interval (``interval_keys``): met when the whole interval clears
-    the margin (superiority for ``> 0``, non-inferiority for ``>= -margin``), unmet when it lies wholly beyond,
-    else inconclusive — shown with how many more ``unit`` would decide it, never failing the run.
-    """
-
-    name: str
-    metric: str
-    op: Op
-    threshold: float
-    decision: Decision = "point"
-    unit: str = ""  # what the interval's n counts ("seeds", "test items", "rounds")
-    # A precondition: (metric, what it means). Where the metric is 0 or missing, the contract is not exercised on
-    # this model and not judged (SKIP), saying why (a diverging regime whose control does not diverge).
-    given: tuple[str, str] | None = None
 
 
 def interval_keys(metric: str) -> tuple[str, str, str]:
@@ -267,13 +229,6 @@ def _judge_interval(case_id: str, exp: Expectation, current: float, metrics: Map
                    f"{_fmt(exp.threshold)}; {decide_note}")
     return Verdict(case_id, exp.name, "contract", exp.metric, status, current, exp.threshold, message=message,
                    interval=interval)
-
-
-class Scope(enum.StrEnum):
-    """Where a baseline figure still means something (see :func:`harness.env.comparable_scopes`)."""
-
-    ANYWHERE = "anywhere"  # quality, size, proofs: properties of the artifact
-    SAME_CLASS = "same machine class"  # speedups and probe-normalised latency: ISA, cores, threads, GPU, libraries
 
 
 class QualityBasis(enum.StrEnum):

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from harness.cache import default_cache_dir
+from harness.context import StudyStorage
 from harness.errors import BaselineError, ConfigError, RegistryError
 from harness.gate import Tolerances
 
@@ -211,26 +212,28 @@ def pytest_configure(config: pytest.Config) -> None:
         accept_known=tuple(config.getoption("optbench_accept_known")),
         seed_offset=config.getoption("optbench_seed_offset"),
         count=config.getoption("optbench_count"),
+        study_storage=_study_storage(config),
     )
     config.stash[SESSION_KEY] = OptbenchSession(options)
-    _configure_search(config)
 
 
-def _configure_search(config: pytest.Config) -> None:
-    """Point every study of this run at ``--optbench-optuna-storage``; a bad or unreachable URL is a usage error."""
+def _study_storage(config: pytest.Config) -> StudyStorage:
+    """Where every study of this run lives (``--optbench-optuna-storage``, checked and reachable; else in memory);
+    a bad or unreachable URL is a usage error."""
     url, study = config.getoption("optbench_optuna_storage"), config.getoption("optbench_optuna_study")
     if url is None and study is None:
-        return
+        return StudyStorage()
     if url is None:
         raise pytest.UsageError("--optbench-optuna-study names studies in a storage: give --optbench-optuna-storage "
                                 "URL too (without one, studies live in memory and their results in the cache)")
     from harness.search import storage
 
     try:
-        storage.configure(url, study)
+        chosen = storage.storage_for(url, study)
         storage.open_storage(url)
     except ConfigError as exc:
         raise pytest.UsageError(f"--optbench-optuna-storage: {exc}") from None
+    return chosen
 
 
 def _session(config: pytest.Config) -> Any:

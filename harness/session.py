@@ -15,6 +15,7 @@ from harness import baselines, env
 from harness.accept import accepted
 from harness.cache import Cache
 from harness.case import Case, chosen_presets, generate_cases, not_applicable, summarize_reasons
+from harness.context import Context, StudyStorage
 from harness.errors import ModelError, OptbenchError, one_line
 from harness.gate import (
     BASELINE_CHECKS,
@@ -34,13 +35,13 @@ from harness.measure import CaseRun, ReferenceRunners, Settings, default_timer, 
 from harness.record import Record
 from harness.report import json_report
 from harness.result import RunResult, clean
-from harness.techniques.base import Context, Reference
+from harness.techniques.base import Reference
 from harness.work.baseline import WorkBaseline, work_path
 from harness.work.baseline import load as load_work_baseline
 from harness.work.counter import Counter
 from harness.work.counter import availability as counting_availability
 from model_zoo import MODELS, ModelSpec
-from model_zoo.training import load_reference
+from model_zoo.training import REFERENCES_MEMO, load_reference
 from model_zoo.traits import Traits, traits_of
 from model_zoo.traits import unknown as unknown_traits
 
@@ -66,6 +67,8 @@ class Options:
     accept_known: tuple[str, ...] = ()
     seed_offset: int = 0  # added to every training seed (Context.seed_offset)
     count: bool = False  # count each case's work under Valgrind and gate it (harness.work)
+    # Where Optuna studies live (--optbench-optuna-storage); the default keeps them in memory.
+    study_storage: StudyStorage = dataclasses.field(default_factory=StudyStorage)
 
 
 # A case whose speed interval crosses its limit is re-measured this many times (one interleaved block each, pooled)
@@ -103,6 +106,8 @@ class OptbenchSession:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.cache = Cache(options.cache_dir)
+        # The run's one context: every case, technique and backend of this run gets it (or a copy at other threads).
+        self.ctx = Context(self.cache, options.threads, options.seed_offset, optuna=options.study_storage)
         self.settings = Settings(options.threads, options.throughput_time_s)
         self.outcomes: dict[tuple[str, str], Outcome] = {}  # by Case.key: (suite, case id)
         self.baselines: dict[str, baselines.BaselineFile | None] = {}
@@ -226,7 +231,7 @@ class OptbenchSession:
                 if self.options.seed_offset and spec.recipe is not None:
                     spec = dataclasses.replace(spec, recipe=dataclasses.replace(
                         spec.recipe, seed=spec.recipe.seed + self.options.seed_offset))
-                ref = load_reference(spec, self.cache)
+                ref = load_reference(spec, self.cache, memo=self.ctx.memos.store(REFERENCES_MEMO))
                 self._references[model] = (ref, reference_outputs(ref))
             except ModelError as exc:
                 self._model_errors[model] = str(exc)
@@ -240,7 +245,7 @@ class OptbenchSession:
             self._release_runners_except(case.model)
             ref, ref_out = self.reference(case.model)
             ref_outcome = self.outcomes.get(case.reference_key)
-            ctx = Context(self.cache, self.options.threads, self.options.seed_offset)
+            ctx = self.ctx
             ref_runner = None
             if not case.is_reference:
                 ref_runner = self._ref_runners.peek(case.model, case.backend)

@@ -10,11 +10,20 @@ import logging
 import types
 from collections.abc import Iterable
 from importlib import metadata
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import RegistryError
-from model_zoo import cancer_mlp, digits_cnn, digits_resnet, minilm  # noqa: F401  (registers the built-in models)
+from model_zoo import (  # noqa: F401  (registers the built-in models)
+    cancer_mlp,
+    digits_cnn,
+    digits_resnet,
+    efficientnet_lite0,
+    minilm,
+)
 from model_zoo.spec import MODELS, Inputs, ModelSpec, Split, Splits, Task, TrainRecipe, register_model
-from model_zoo.training import clear_memo, load_reference, reference_key, train
+
+if TYPE_CHECKING:
+    from model_zoo.training import load_reference, reference_key, train
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +38,6 @@ __all__ = [
     "Splits",
     "Task",
     "TrainRecipe",
-    "clear_memo",
     "get_model",
     "load_entry_point_models",
     "load_reference",
@@ -37,6 +45,19 @@ __all__ = [
     "register_model",
     "train",
 ]
+
+
+# Reference loading (model_zoo.training) trains with harness.training, whose loop reads this package's data types
+# (model_zoo.spec): imported on first use, so that importing either one first never meets the other half-made.
+_TRAINING = frozenset({"load_reference", "reference_key", "train"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TRAINING:
+        from model_zoo import training
+
+        return getattr(training, name)
+    raise AttributeError(f"module 'model_zoo' has no attribute {name!r}")
 
 
 def get_model(name: str) -> ModelSpec:

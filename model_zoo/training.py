@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import sys
 import time
+from collections.abc import MutableMapping
 from pathlib import Path
 
 import torch
@@ -18,6 +19,7 @@ from torch import nn
 
 from harness import training as harness_training
 from harness.cache import Cache, make_key, source_hash
+from harness.core_keys import code_hash
 from harness.errors import CacheError, ConfigError, ModelError, one_line
 from harness.training import TrainingStats, accuracy, fit, predict, reproducible
 from model_zoo.datasets import splits_fingerprint
@@ -28,7 +30,9 @@ logger = logging.getLogger(__name__)
 
 WEIGHTS_NAMESPACE = "weights"
 
-_MEMO: dict[tuple[str, str, str], Reference] = {}
+REFERENCES_MEMO = "references"  # the name of the run's memo store of loaded references (harness.context.Memos)
+
+ReferenceMemo = MutableMapping[tuple[str, str, str], Reference]
 
 
 def train(spec: ModelSpec, *, recipe: TrainRecipe | None = None, splits: Splits | None = None) -> nn.Module:
@@ -68,7 +72,7 @@ def reference_key(spec: ModelSpec, splits: Splits | None = None) -> str:
     else:
         weights = {
             "recipe": spec.recipe.to_dict(),
-            "training": [source_hash(sys.modules[__name__]), source_hash(harness_training)],
+            "training": [code_hash(sys.modules[__name__]), code_hash(harness_training)],
         }
     return make_key(
         spec.name, spec.version, source_hash(spec.build), weights, torch.__version__, splits_fingerprint(splits)
@@ -113,12 +117,13 @@ def _trained_module(spec: ModelSpec, key: str, cache: Cache) -> tuple[nn.Module,
     return loaded[-1]
 
 
-def load_reference(spec: ModelSpec, cache: Cache) -> Reference:
+def load_reference(spec: ModelSpec, cache: Cache, *, memo: ReferenceMemo | None = None) -> Reference:
     """The fp32 reference model of ``spec`` in eval mode, with its key and data.
 
     Trained models come from the weights cache (trained and stored on a miss); pretrained ones are built
-    directly. Loaded once per process; each call returns its own copy of the module, so a technique that
-    changes the module in place cannot corrupt the reference other cases see.
+    directly. Loaded once per ``memo`` (the run's store, ``ctx.memos.store(REFERENCES_MEMO)``; without one, every
+    call loads again); each call returns its own copy of the module, so a technique that changes the module in
+    place cannot corrupt the reference other cases see.
     """
     try:
         splits = spec.data()
@@ -126,7 +131,7 @@ def load_reference(spec: ModelSpec, cache: Cache) -> Reference:
         raise ModelError(f"model {spec.name!r}: data failed: {one_line(exc)}") from exc
     key = reference_key(spec, splits)
     memo_key = (spec.name, str(Path(cache.root).resolve()), key)
-    ref = _MEMO.get(memo_key)
+    ref = memo.get(memo_key) if memo is not None else None
     if ref is None:
         started = time.perf_counter()
         stats: TrainingStats | None = None
@@ -140,15 +145,11 @@ def load_reference(spec: ModelSpec, cache: Cache) -> Reference:
             module, stats = _trained_module(spec, key, cache)
         module = module.float().eval()
         ref = Reference(spec=spec, module=module, key=key, splits=splits, training=stats)
-        _MEMO[memo_key] = ref
+        if memo is not None:
+            memo[memo_key] = ref
         logger.info("reference %s (key %s) ready in %.1f s", spec.name, key, time.perf_counter() - started)
     return dataclasses.replace(ref, module=copy.deepcopy(ref.module))
 
 
-__all__ = ["accuracy", "clear_memo", "load_reference", "predict", "reference_key", "reproducible", "train",
+__all__ = ["REFERENCES_MEMO", "accuracy", "load_reference", "predict", "reference_key", "reproducible", "train",
            "train_with_stats"]
-
-
-def clear_memo() -> None:
-    """Forget the references loaded in this process (the next load goes to the cache or trains again)."""
-    _MEMO.clear()

@@ -156,7 +156,7 @@ class AnalysisRun:
 
     def _measure(self, session: Any, case: Case) -> Record:
         reference, ref_out = session.reference(case.model)
-        ctx = Context(session.cache, session.options.threads, session.options.seed_offset)
+        ctx = session.ctx
         analyzer = self.analyzers[case.suite]
         # NumPy's BLAS at the session's thread count too: on a 2-core runner its default threads contend with
         # torch's and with anything else running (a kernel-MMD permutation test ran 5x slower so).

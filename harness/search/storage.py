@@ -4,7 +4,6 @@ it finishes)."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import optuna
@@ -12,32 +11,22 @@ import sqlalchemy
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from harness.context import StudyStorage
 from harness.errors import ConfigError, one_line
 
 SPACE_ATTR = "optbench_search_space"
 
 
-@dataclasses.dataclass(frozen=True)
-class StorageSettings:
-    """``url`` None: in memory. ``study_prefix`` names the studies (one per model, sampler and seed)."""
-
-    url: str | None = None
-    study_prefix: str = "optbench"
+# Where studies live is the run's choice, carried by its Context (harness.context.StudyStorage) and passed to
+# open_study as an argument, as Optuna's own create_study(storage=...) takes it: this module keeps no setting.
+StorageSettings = StudyStorage
 
 
-_settings = StorageSettings()
-
-
-def configure(url: str | None, study_prefix: str | None = None) -> None:
-    """Set the storage every study of this process uses (the pytest plugin and the CLI call it)."""
-    global _settings
+def storage_for(url: str | None, study_prefix: str | None = None) -> StudyStorage:
+    """The study storage a run names (``url`` checked: a malformed one is a ConfigError naming it)."""
     if url is not None:
         check_url(url)
-    _settings = StorageSettings(url, study_prefix or "optbench")
-
-
-def settings() -> StorageSettings:
-    return _settings
+    return StudyStorage(url, study_prefix or "optbench")
 
 
 def check_url(url: str) -> None:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar
 from harness.artifact import Artifact, ArtifactKind, Precision
 from harness.config import Config, require_range
 from harness.context import Context
+from harness.core import Expectation
 from harness.errors import RegistryError
-from harness.gate import Expectation
 from harness.registry import Registry
 from model_zoo.reference import Reference
 

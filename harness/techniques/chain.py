@@ -12,8 +12,8 @@ import dataclasses
 from typing import Any, ClassVar
 
 from harness.artifact import Artifact, ArtifactKind, Precision, weights_digest
+from harness.core import Expectation
 from harness.errors import ConfigError
-from harness.gate import Expectation
 from harness.techniques.base import Context, TechniqueConfig, apply, register_technique
 from model_zoo.reference import Reference
 from model_zoo.spec import ModelSpec

@@ -20,8 +20,8 @@ from torch import nn
 
 from harness.artifact import Artifact
 from harness.config import require_range
+from harness.core import Expectation
 from harness.errors import ConfigError
-from harness.gate import Expectation
 from harness.techniques.base import Context, register_preset, register_technique
 from harness.techniques.training import (
     CONTROL_ARM,

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from harness.config import require_choice, require_int, require_range
+from harness.core import Expectation
 from harness.errors import ConfigError
-from harness.gate import Expectation
 from harness.techniques.base import Context, register_preset, register_technique
 from harness.techniques.training import (
     CONTROL_ARM,

@@ -20,10 +20,11 @@ from torch import nn
 from torch.nn.utils import prune
 
 from harness.artifact import Artifact, ArtifactKind, weights_digest
-from harness.cache import make_key, source_hash
+from harness.cache import make_key
 from harness.config import require_choice, require_int, require_range
+from harness.core import Expectation
+from harness.core_keys import code_hash
 from harness.errors import ConfigError, TechniqueError
-from harness.gate import Expectation
 from harness.techniques.base import Context, TechniqueConfig, register_preset, register_technique
 from harness.techniques.chain import ChainConfig
 from harness.techniques.quantization import OrtStaticInt8Config
@@ -218,7 +219,7 @@ def _finetune(module: nn.Module, reference: Reference, config: PruningConfig) ->
 def _key(reference: Reference, config: PruningConfig) -> str:
     fields = {k: v for k, v in config.to_dict().items() if k not in ("name", "min_quality_retention",
                                                                       "sparsity_tolerance", "weight")}
-    return make_key("pruned", reference.key, fields, source_hash(_prune), torch.__version__)
+    return make_key("pruned", reference.key, fields, code_hash(_prune), torch.__version__)
 
 
 def pruned_module(reference: Reference, config: PruningConfig, ctx: Context) -> nn.Module:
@@ -251,16 +252,18 @@ def pruned_module(reference: Reference, config: PruningConfig, ctx: Context) -> 
     return module
 
 
-_REFERENCE_FIGURES: dict[str, tuple[float, float]] = {}
+REFERENCE_FIGURES_MEMO = "pruning reference figures"  # the run's memo store (ctx.memos) of MACs and sizes
 
 
-def _reference_figures(reference: Reference) -> tuple[float, float]:
-    """The reference's MACs and compressed size, once per reference and process (every pruning case needs them)."""
+def _reference_figures(reference: Reference, ctx: Context) -> tuple[float, float]:
+    """The reference's MACs and compressed size, once per reference and run (every pruning case needs them)."""
+    memo = ctx.memos.store(REFERENCE_FIGURES_MEMO)
     key = f"{reference.key}:{reference.weights_digest}"
-    if key not in _REFERENCE_FIGURES:
+    if key not in memo:
         example = reference.spec.example_inputs(1)
-        _REFERENCE_FIGURES[key] = (macs(reference.module, example), float(compressed_bytes(reference.module)))
-    return _REFERENCE_FIGURES[key]
+        memo[key] = (macs(reference.module, example), float(compressed_bytes(reference.module)))
+    figures: tuple[float, float] = memo[key]
+    return figures
 
 
 @register_technique(PruningConfig)
@@ -270,7 +273,7 @@ def apply_pruning(reference: Reference, config: PruningConfig, ctx: Context) -> 
     measured, per_layer = sparsity(module)
     ref_params = sum(p.numel() for p in reference.module.parameters())
     params = sum(p.numel() for p in module.parameters())
-    ref_macs, ref_compressed = _reference_figures(reference)
+    ref_macs, ref_compressed = _reference_figures(reference, ctx)
     pruned_macs = macs(module, example)
     proof = {
         "sparsity": measured,

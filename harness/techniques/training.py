@@ -24,9 +24,10 @@ from torch import nn
 
 from harness import training as training_loop
 from harness.artifact import Artifact, ArtifactKind, Precision, weights_digest
-from harness.cache import make_key, source_hash
+from harness.cache import make_key
+from harness.core import Expectation
+from harness.core_keys import code_hash
 from harness.errors import CacheError, ConfigError, TechniqueError
-from harness.gate import Expectation
 from harness.metrics.seeds import PairedDifference, Spread
 from harness.techniques.base import Context, TechniqueConfig
 from harness.training import Hook, TrainingStats, fit, predict, reproducible
@@ -35,6 +36,7 @@ from model_zoo.reference import Reference
 from model_zoo.spec import Split, Splits, TrainRecipe
 
 TRAINED_NAMESPACE = "trained"
+TRAINED_MEMO = "training outcomes"  # the run's memo store (ctx.memos) of every trained config's outcome
 TECHNIQUE_ARM, CONTROL_ARM = "technique", "control"
 EAGER_BACKENDS = frozenset({"torch_eager"})
 
@@ -53,6 +55,8 @@ class Arm:
     ``key`` holds JSON-able parts that change the result but that the cache cannot see (a teacher's digest).
     ``resample`` gives the data of one seed where the arm draws something random per seed (a random subset):
     a control samples what varies, so the effect's interval covers that draw too.
+    ``per_seed`` gives the whole arm of one seed where it trains another model or recipe per seed (a study's best
+    setting): :meth:`at` resolves it, and each seed's arm is keyed as itself (:func:`per_seed`).
     """
 
     build: Callable[[], nn.Module]
@@ -62,9 +66,20 @@ class Arm:
     key: object = None
     scores: ArmScores | None = None  # per test item of ``splits.test``; correct top-1 (1/0) by default
     resample: Callable[[int], Splits] | None = None
+    per_seed: Callable[[int], Arm] | None = None
 
     def splits_for(self, seed: int) -> Splits:
         return self.resample(seed) if self.resample is not None else self.splits
+
+    def at(self, seed: int) -> Arm:
+        """The arm ``seed`` trains: this one, or the one ``per_seed`` gives for it."""
+        return self.per_seed(seed) if self.per_seed is not None else self
+
+
+def per_seed(arms: dict[int, Arm]) -> Arm:
+    """One arm that trains ``arms[seed]`` at each seed (all on the same test split)."""
+    first = next(iter(arms.values()))
+    return dataclasses.replace(first, per_seed=arms.__getitem__)
 
 
 @dataclasses.dataclass
@@ -175,6 +190,8 @@ class TrainingConfig(TechniqueConfig):
     seeds: tuple[int, ...] = (0, 1, 2)
     changes_graph: ClassVar[bool] = False
     technique: ClassVar[str] = "training"
+    report_section: ClassVar[str] = "training"
+    report_plots: ClassVar[tuple[str, ...]] = ("grad_norm",)
     requires: ClassVar[tuple[str, ...]] = ("trainable", "labels")
 
     def validate(self) -> None:
@@ -199,6 +216,21 @@ class TrainingConfig(TechniqueConfig):
         """Technique-specific figures (epochs saved, divergence rate...), exposed as ``training.<key>``."""
         return {}
 
+    def summarize(self, outcome: TrainingOutcome, reference: Reference, ctx: Context) -> dict[str, float]:
+        """:meth:`summary`, for a technique whose figures also need what its arms were made from (a study)."""
+        return self.summary(outcome)
+
+    def details(self, reference: Reference, ctx: Context) -> dict[str, Any]:
+        """Free JSON for the report beside the arms' figures (a study's history); none by default."""
+        return {}
+
+    # The artifact's key is ``make_key(artifact_prefix, memo key, weights digest)``; the memo key holds the config,
+    # the reference, the cache root and :meth:`memo_parts` (what else makes another outcome in the same run).
+    artifact_prefix: ClassVar[str] = "trained"
+
+    def memo_parts(self, ctx: Context) -> tuple[object, ...]:
+        return ()
+
     def expectations(self) -> list[Expectation]:
         """Training techniques judge their effect, not retention of the reference's quality: override."""
         return []
@@ -207,7 +239,7 @@ class TrainingConfig(TechniqueConfig):
 def _source_of(obj: object) -> str:
     """Hash of the source that defines ``obj`` (a function, a partial's function, a class)."""
     target = getattr(obj, "func", obj)
-    return source_hash(target if inspect.getmodule(target) is not None else type(target))
+    return code_hash(target if inspect.getmodule(target) is not None else type(target))
 
 
 def arm_key(reference: Reference, config: TrainingConfig, name: str, arm: Arm, seed: int) -> str:
@@ -216,9 +248,9 @@ def arm_key(reference: Reference, config: TrainingConfig, name: str, arm: Arm, s
     without hooks (a control) is keyed by what it trains alone, so a changed technique does not retrain it."""
     hooked = arm.hooks is not _no_hooks
     settings = {k: v for k, v in config.to_dict().items() if k not in ("name", "seeds")} if hooked else None
-    technique_src = source_hash(sys.modules[type(config).__module__]) if hooked else None
+    technique_src = code_hash(sys.modules[type(config).__module__]) if hooked else None
     return make_key(
-        "arm", settings, technique_src, source_hash(sys.modules[__name__]), source_hash(training_loop),
+        "arm", settings, technique_src, code_hash(sys.modules[__name__]), code_hash(training_loop),
         name if hooked else "no hooks", _source_of(arm.build),
         arm.recipe.to_dict() if arm.recipe is not None else None,
         splits_fingerprint(arm.splits_for(seed)), arm.key, reference.key, seed, torch.__version__,
@@ -256,6 +288,7 @@ def train_arm(reference: Reference, config: TrainingConfig, name: str, arm: Arm,
               ) -> tuple[nn.Module, TrainingStats, float]:
     """One arm at one seed, from the cache or trained now: the module, its training figures and test quality
     (the mean of its per-item scores, :func:`arm_scores`)."""
+    arm = arm.at(seed)
     label = f"{reference.spec.name}-{config.name}/{name}/seed {seed}"
     key = arm_key(reference, config, name, arm, seed)
     if ctx.seed_offset:
@@ -300,36 +333,34 @@ def train_arms(reference: Reference, config: TrainingConfig, ctx: Context) -> Tr
         trained = [train_arm(reference, config, name, arm, seed, ctx) for seed in config.seeds]
         modules[name] = [m for m, _, _ in trained]
         results[name] = ArmResult(tuple(config.seeds), [q for _, _, q in trained], [s for _, s, _ in trained],
-                                  [arm_scores(m, arm, q) for m, _, q in trained])
+                                  [arm_scores(m, arm.at(seed), q) for (m, _, q), seed in zip(trained, config.seeds,
+                                                                                             strict=True)])
     outcome = TrainingOutcome(results, modules, test_split=arms[TECHNIQUE_ARM].splits.test)
-    outcome.summary = config.summary(outcome)
+    outcome.summary = config.summarize(outcome, reference, ctx)
     return outcome
 
 
-_MEMO: dict[str, tuple[TrainingOutcome, str]] = {}
-
-
 def apply_training(reference: Reference, config: TrainingConfig, ctx: Context) -> Artifact:
-    """The verb for every training technique: train its arms, return the technique arm's first-seed model."""
-    memo_key = make_key(config.to_dict(), reference.key, str(ctx.cache.root))
-    if memo_key not in _MEMO:
+    """The verb for every training technique: train its arms, return the technique arm's first-seed model.
+
+    Each config is trained once per run: its outcome is kept in the run's memo store (``ctx.memos``)."""
+    memo_key = make_key(config.to_dict(), reference.key, str(ctx.cache.root), *config.memo_parts(ctx))
+    memo = ctx.memos.store(TRAINED_MEMO)
+    if memo_key not in memo:
         outcome = train_arms(reference, config, ctx)
-        _MEMO[memo_key] = (outcome, weights_digest(outcome.modules[TECHNIQUE_ARM][0]))
-    outcome, digest = _MEMO[memo_key]
+        memo[memo_key] = (outcome, weights_digest(outcome.modules[TECHNIQUE_ARM][0]),
+                          config.details(reference, ctx))
+    outcome, digest, details = memo[memo_key]
     module = outcome.modules[TECHNIQUE_ARM][0]
     stats = outcome.arms[TECHNIQUE_ARM].stats[0]
     if stats.diverged:
         raise TechniqueError(f"{reference.spec.name}-{config.name}: the technique's first seed diverged; "
                           "its model cannot be measured")
     return Artifact(
-        ArtifactKind.TORCH_MODULE, Precision.FP32, key=make_key("trained", memo_key, digest), module=module,
-        training=outcome.to_dict(), weights=digest,
+        ArtifactKind.TORCH_MODULE, Precision.FP32, key=make_key(config.artifact_prefix, memo_key, digest),
+        module=module, training=outcome.to_dict(), weights=digest, details=dict(details),
     )
 
 
-def clear_memo() -> None:
-    _MEMO.clear()
-
-
 __all__ = ["Arm", "ArmResult", "TrainingConfig", "TrainingOutcome", "apply_training", "arm_scores", "correct",
-           "seed_mean", "train_arm", "train_arms"]
+           "per_seed", "seed_mean", "train_arm", "train_arms"]

@@ -24,11 +24,13 @@ import torch
 from torch import nn
 
 from harness import training as training_loop
-from harness.artifact import Artifact, ArtifactKind, Precision, weights_digest
-from harness.cache import make_key, source_hash
+from harness.artifact import Artifact
+from harness.cache import make_key
 from harness.config import require_choice, require_int
+from harness.context import StudyStorage
+from harness.core import Expectation
+from harness.core_keys import code_hash
 from harness.errors import CacheError, ConfigError, TechniqueError
-from harness.gate import Expectation
 from harness.search import storage as search_storage
 from harness.search.space import Space, signature, suggest, validate_space
 from harness.techniques.base import Context, register_preset, register_technique
@@ -36,11 +38,11 @@ from harness.techniques.training import (
     CONTROL_ARM,
     TECHNIQUE_ARM,
     Arm,
-    ArmResult,
     TrainingConfig,
     TrainingOutcome,
-    arm_scores,
-    train_arm,
+    apply_training,
+    per_seed,
+    train_arms,
 )
 from harness.training import Hook, TrainingStats, fit
 from model_zoo.datasets import splits_fingerprint
@@ -63,6 +65,7 @@ def default_space(recipe: TrainRecipe) -> Space:
     return {"lr": ("log", recipe.lr / 10, recipe.lr * 10), "weight_decay": ("log", 1e-6, 1e-1),
             "batch_size": ("choice", *sizes)}
 STUDY_NAMESPACE = "studies"
+STUDIES_MEMO = "tuning studies"  # the run's memo store (ctx.memos) of each config's studies
 # Validation accuracy on a hundred items ties often; the validation cross-entropy, scaled so that it never
 # outweighs one item (loss < 8), breaks the ties towards the better-calibrated setting.
 TIE_BREAK = 1e-3
@@ -161,8 +164,39 @@ class TuningConfig(TrainingConfig):
         validate_space(space, f"{spec.name}.search_space")
         return space
 
+    # The artifact's key as it was before tuning shared apply_training: "tuned", with the study storage's URL.
+    artifact_prefix: ClassVar[str] = "tuned"
+
+    def memo_parts(self, ctx: Context) -> tuple[object, ...]:
+        return (ctx.optuna.url,)
+
     def arms(self, reference: Reference, ctx: Context) -> dict[str, Arm]:
-        raise TechniqueError("tuning trains one recipe per seed (the study's best): use apply_tuning")
+        """Per seed, the TPE study's best setting (technique), the random study's best (random) and the default
+        recipe (control): each seed trains its own study's choice."""
+        studies = run_studies(reference, self, ctx)
+        return {TECHNIQUE_ARM: per_seed({seed: _arm(reference, r["best_params"])
+                                         for seed, r in zip(self.seeds, studies["tpe"], strict=True)}),
+                RANDOM_ARM: per_seed({seed: _arm(reference, r["best_params"])
+                                      for seed, r in zip(self.seeds, studies["random"], strict=True)}),
+                CONTROL_ARM: _arm(reference, {})}
+
+    def summarize(self, outcome: TrainingOutcome, reference: Reference, ctx: Context) -> dict[str, float]:
+        """The studies' figures (:func:`summarize`) and the share of seeds whose study left the default recipe."""
+        studies = run_studies(reference, self, ctx)
+        out = summarize(studies)
+        assert reference.spec.recipe is not None
+        default = {k: getattr(reference.spec.recipe, k) for k in RECIPE_PARAMS}
+        moved = [any(k in r["best_params"] and r["best_params"][k] != v for k, v in default.items())
+                 or r["best_params"].get("width", 1.0) != 1.0 for r in studies["tpe"]]
+        out["tuned_moved"] = sum(moved) / len(moved)  # seeds whose study left the default recipe
+        return out
+
+    def details(self, reference: Reference, ctx: Context) -> dict[str, Any]:
+        """Every study's result, the first TPE study's history and each seed's best setting, for the report."""
+        studies = run_studies(reference, self, ctx)
+        return {"search": {"studies": {s: [dict(r) for r in rs] for s, rs in studies.items()},
+                           "history": studies["tpe"][0]["history"],
+                           "best_params": [r["best_params"] for r in studies["tpe"]]}}
 
     def expectations(self) -> list[Expectation]:
         return [
@@ -180,8 +214,8 @@ def study_key(reference: Reference, config: TuningConfig, space: Space, sampler:
     settings = {"n_trials": config.n_trials, "pruner": config.pruner, "space": signature(space)}
     build = spec.build_variant or spec.build
     return make_key("study", settings, sampler, seed, spec.name, spec.recipe.to_dict() if spec.recipe else None,
-                    splits_fingerprint(reference.splits), source_hash(sys.modules[__name__]),
-                    source_hash(training_loop), source_hash(build), torch.__version__)
+                    splits_fingerprint(reference.splits), code_hash(sys.modules[__name__]),
+                    code_hash(training_loop), code_hash(build), torch.__version__)
 
 
 def run_study(reference: Reference, config: TuningConfig, sampler: str, seed: int, *,
@@ -240,11 +274,12 @@ def study_result(study: optuna.Study, wall_s: float) -> dict[str, Any]:
 
 def cached_study(reference: Reference, config: TuningConfig, sampler: str, seed: int, ctx: Context,
                  ) -> dict[str, Any]:
-    """A study's result from the cache, run now if missing — or, with a storage configured, run in that storage."""
-    settings = search_storage.settings()
-    if settings.url is not None:
-        name = f"{settings.study_prefix}-{reference.spec.name}-{config.name}-{sampler}-seed{seed}"
-        return run_study(reference, config, sampler, seed, url=settings.url, study_name=name)
+    """A study's result from the cache, run now if missing — or, with a study storage in ``ctx.optuna``, run in
+    that storage."""
+    storage: StudyStorage = ctx.optuna
+    if storage.url is not None:
+        name = f"{storage.study_prefix}-{reference.spec.name}-{config.name}-{sampler}-seed{seed}"
+        return run_study(reference, config, sampler, seed, url=storage.url, study_name=name)
     space = config.search_space(reference.spec)
     path = ctx.cache.path(STUDY_NAMESPACE, study_key(reference, config, space, sampler, seed), ".json")
     loaded: list[dict[str, Any]] = []
@@ -267,28 +302,21 @@ def _arm(reference: Reference, params: dict[str, Any]) -> Arm:
     return Arm(build, recipe, reference.splits, key={"width": params.get("width")})
 
 
+def run_studies(reference: Reference, config: TuningConfig, ctx: Context) -> dict[str, list[dict[str, Any]]]:
+    """Both samplers' studies, one per seed: run (or loaded) once per run, kept in ``ctx.memos``."""
+    memo = ctx.memos.store(STUDIES_MEMO)
+    key = make_key(config.to_dict(), reference.key, str(ctx.cache.root), ctx.optuna.url)
+    if key not in memo:
+        memo[key] = {s: [cached_study(reference, config, s, seed, ctx) for seed in config.seeds] for s in SAMPLERS}
+    studies: dict[str, list[dict[str, Any]]] = memo[key]
+    return studies
+
+
 def train_tuning_arms(reference: Reference, config: TuningConfig, ctx: Context,
                       ) -> tuple[TrainingOutcome, dict[str, list[dict[str, Any]]]]:
-    """Run (or load) both studies per seed, then train and test each seed's tuned, random-best and default arm."""
-    studies = {s: [cached_study(reference, config, s, seed, ctx) for seed in config.seeds] for s in SAMPLERS}
-    per_seed = {TECHNIQUE_ARM: [_arm(reference, r["best_params"]) for r in studies["tpe"]],
-                RANDOM_ARM: [_arm(reference, r["best_params"]) for r in studies["random"]],
-                CONTROL_ARM: [_arm(reference, {}) for _ in config.seeds]}
-    results: dict[str, ArmResult] = {}
-    modules: dict[str, list[nn.Module]] = {}
-    for name, arms in per_seed.items():
-        trained = [train_arm(reference, config, name, arm, seed, ctx) for arm, seed in zip(arms, config.seeds,
-                                                                                            strict=True)]
-        modules[name] = [m for m, _, _ in trained]
-        results[name] = ArmResult(tuple(config.seeds), [q for _, _, q in trained], [s for _, s, _ in trained],
-                                  [arm_scores(m, arm, q) for (m, _, q), arm in zip(trained, arms, strict=True)])
-    outcome = TrainingOutcome(results, modules, test_split=reference.splits.test)
-    outcome.summary = summarize(studies)
-    default = {k: getattr(reference.spec.recipe, k) for k in RECIPE_PARAMS}
-    moved = [any(k in r["best_params"] and r["best_params"][k] != v for k, v in default.items())
-             or r["best_params"].get("width", 1.0) != 1.0 for r in studies["tpe"]]
-    outcome.summary["tuned_moved"] = sum(moved) / len(moved)  # seeds whose study left the default recipe
-    return outcome, studies
+    """Run (or load) both studies per seed, then train and test each seed's tuned, random-best and default arm
+    (:func:`~harness.techniques.training.train_arms`, as every training technique)."""
+    return train_arms(reference, config, ctx), run_studies(reference, config, ctx)
 
 
 def summarize(studies: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
@@ -304,25 +332,11 @@ def summarize(studies: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
     return out
 
 
-_MEMO: dict[str, tuple[TrainingOutcome, dict[str, Any], str]] = {}
-
-
 @register_technique(TuningConfig)
 def apply_tuning(reference: Reference, config: TuningConfig, ctx: Context) -> Artifact:
-    """The tuned arm's first-seed model, with every arm's figures and the studies' histories for the report."""
-    memo_key = make_key(config.to_dict(), reference.key, str(ctx.cache.root), search_storage.settings().url)
-    if memo_key not in _MEMO:
-        outcome, studies = train_tuning_arms(reference, config, ctx)
-        details = {"search": {"studies": {s: [{k: v for k, v in r.items()} for r in rs]
-                                          for s, rs in studies.items()},
-                              "history": studies["tpe"][0]["history"],
-                              "best_params": [r["best_params"] for r in studies["tpe"]]}}
-        _MEMO[memo_key] = (outcome, details, weights_digest(outcome.modules[TECHNIQUE_ARM][0]))
-    outcome, details, digest = _MEMO[memo_key]
-    return Artifact(
-        ArtifactKind.TORCH_MODULE, Precision.FP32, key=make_key("tuned", memo_key, digest),
-        module=outcome.modules[TECHNIQUE_ARM][0], training=outcome.to_dict(), weights=digest, details=details,
-    )
+    """The tuned arm's first-seed model, with every arm's figures and the studies' histories for the report: the
+    shared :func:`~harness.techniques.training.apply_training`."""
+    return apply_training(reference, config, ctx)
 
 
 SUITE = "tuning"

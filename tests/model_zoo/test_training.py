@@ -9,20 +9,14 @@ import torch
 
 import model_zoo
 from harness.cache import Cache
+from harness.context import Context
 from harness.errors import ConfigError
 from model_zoo import training
 from model_zoo.datasets import digits_splits
 from model_zoo.spec import ModelSpec, Split, Splits
-from model_zoo.training import accuracy, clear_memo, load_reference, reference_key, train, train_with_stats
+from model_zoo.training import accuracy, load_reference, reference_key, train, train_with_stats
 
 FLOOR = {"digits_cnn": 0.93, "cancer_mlp": 0.90}
-
-
-@pytest.fixture(autouse=True)
-def fresh_memo():
-    clear_memo()
-    yield
-    clear_memo()
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +25,6 @@ def trained_cache(tmp_path_factory):
     cache = Cache(tmp_path_factory.mktemp("zoo-cache"))
     for name in FLOOR:
         load_reference(model_zoo.get_model(name), cache)
-    clear_memo()
     return cache
 
 
@@ -138,29 +131,32 @@ def test_training_needs_labels():
 def test_second_load_reads_the_cache_instead_of_training(trained_cache, monkeypatch):
     spec = model_zoo.get_model("digits_cnn")
     first = load_reference(spec, trained_cache)
-    clear_memo()
     monkeypatch.setattr(training, "train_with_stats", TrainCounter(allow=False))
     second = load_reference(spec, trained_cache)
     a, b = first.module.state_dict(), second.module.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_a_reference_is_loaded_once_per_process_and_each_caller_gets_its_own_copy(tmp_path, monkeypatch):
+def test_a_reference_is_loaded_once_per_memo_and_each_caller_gets_its_own_copy(tmp_path, monkeypatch):
     spec = model_zoo.get_model("cancer_mlp")
     counter = TrainCounter(allow=True)
     monkeypatch.setattr(training, "train_with_stats", counter)
-    cache = Cache(tmp_path)
-    first = load_reference(spec, cache)
+    cache, memo = Cache(tmp_path), Context(Cache(tmp_path)).memos.store(training.REFERENCES_MEMO)
+    first = load_reference(spec, cache, memo=memo)
     weights_file(cache, "cancer_mlp").unlink()  # a second load must not even look at the disk
-    second = load_reference(spec, cache)
+    second = load_reference(spec, cache, memo=memo)
     assert counter.calls == 1
     assert first.module is not second.module
     with torch.no_grad():
         for p in first.module.parameters():
             p.zero_()
     assert any(bool(p.abs().sum() > 0) for p in second.module.parameters())
-    assert load_reference(spec, Cache(tmp_path / "other")).key == first.key
+    assert load_reference(spec, Cache(tmp_path / "other"), memo=memo).key == first.key
     assert counter.calls == 2  # another cache root is another memo entry
+    assert load_reference(spec, cache).key == first.key  # no memo: the disk again (its entry is gone: trained)
+    assert counter.calls == 3
+    assert load_reference(spec, cache, memo={}).key == first.key  # another run's memo: the disk, now filled
+    assert counter.calls == 3
 
 
 def _bad_files(good: dict[str, torch.Tensor]) -> dict[str, object]:
@@ -189,7 +185,6 @@ def test_a_corrupt_or_mismatched_cache_entry_is_rebuilt(damage, tmp_path, monkey
         path.write_bytes(bad)
     else:
         torch.save({"state_dict": bad, "training": None} if isinstance(bad, dict) else bad, path)
-    clear_memo()
     counter = TrainCounter(allow=True)
     monkeypatch.setattr(training, "train_with_stats", counter)
     rebuilt = load_reference(spec, cache)
@@ -222,7 +217,6 @@ def test_cache_files_are_read_with_weights_only(tmp_path, monkeypatch):
     load_reference(spec, cache)
     path = weights_file(cache, "cancer_mlp")
     torch.save({"state_dict": {"net.0.weight": Payload()}}, path)
-    clear_memo()
     seen: list[object] = []
     real_load = torch.load
 

@@ -42,4 +42,11 @@ def test_an_sqlite_file_in_a_missing_folder_is_unreachable(tmp_path):
 
 def test_in_memory_is_the_default():
     assert storage.open_storage(None) is None
-    assert storage.settings().url is None
+    assert storage.storage_for(None).url is None
+
+
+def test_a_named_storage_is_checked_and_carries_its_prefix():
+    assert storage.storage_for("sqlite:///x.db", "mine") == storage.StudyStorage("sqlite:///x.db", "mine")
+    assert storage.storage_for("sqlite:///x.db").study_prefix == "optbench"
+    with pytest.raises(ConfigError, match="is not a usable database URL"):
+        storage.storage_for("not a url")

@@ -51,8 +51,7 @@ class ScaleConfig(TrainingConfig):
 
 @pytest.fixture
 def ctx(tmp_path):
-    kind.clear_memo()
-    return Context(Cache(tmp_path), 1)
+    return Context(Cache(tmp_path), 1)  # a fresh run: its own memo stores
 
 
 def test_every_arm_is_trained_on_every_seed_and_compared(ctx):

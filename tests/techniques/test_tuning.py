@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
+import optuna
 import pytest
 import torch
 
+import harness.techniques.training as kind
 import harness.techniques.tuning as tuning
 from harness.cache import Cache
+from harness.context import StudyStorage
 from harness.errors import ConfigError
 from harness.techniques.base import Context
 from harness.techniques.tuning import ReportToTrial, TuningConfig, apply_tuning, run_study, variant
@@ -25,7 +28,6 @@ def config(**changes) -> TuningConfig:
 
 
 def test_apply_trains_tuned_default_and_random_arms_and_keeps_the_history(tmp_path):
-    tuning._MEMO.clear()
     artifact = apply_tuning(trainable_reference(), config(), Context(Cache(tmp_path)))
     arms = artifact.training["arms"]
     assert set(arms) == {"technique", "control", "random"}
@@ -41,7 +43,6 @@ def test_apply_trains_tuned_default_and_random_arms_and_keeps_the_history(tmp_pa
 
 
 def test_the_tuned_arm_trains_the_studys_best_setting(tmp_path):
-    tuning._MEMO.clear()
     ctx = Context(Cache(tmp_path))
     reference = trainable_reference()
     outcome, studies = tuning.train_tuning_arms(reference, config(seeds=(0,)), ctx)
@@ -152,3 +153,37 @@ def test_a_model_without_a_declared_space_is_tuned_around_its_recipe():
     pretrained = dataclasses.replace(resnet, name="frozen", recipe=None)
     assert TuningConfig(name="t").not_applicable(pretrained, traits_of(pretrained)) == (
         "needs a training recipe and a search space or a training recipe to search around")
+
+
+def test_tuning_declares_its_arms_as_every_training_technique_does(tmp_path):
+    ctx, reference, cfg = Context(Cache(tmp_path)), trainable_reference(), config()
+    arms = cfg.arms(reference, ctx)
+    assert list(arms) == ["technique", "random", "control"]
+    studies = tuning.run_studies(reference, cfg, ctx)
+    for sampler, arm in (("tpe", "technique"), ("random", "random")):
+        for seed, study in zip(cfg.seeds, studies[sampler], strict=True):
+            assert arms[arm].at(seed).recipe == variant(reference.spec, study["best_params"])[1]
+    assert all(arms["control"].at(seed).recipe == reference.spec.recipe for seed in cfg.seeds)
+
+
+def test_tuning_trains_through_the_shared_path_once_per_run(tmp_path, monkeypatch):
+    reference, cfg = trainable_reference(), config(seeds=(0,))
+    calls: list[object] = []
+    real = kind.train_arms
+    monkeypatch.setattr(kind, "train_arms", lambda *args: calls.append(args) or real(*args))
+    ctx = Context(Cache(tmp_path))
+    first = apply_tuning(reference, cfg, ctx)
+    assert apply_tuning(reference, cfg, ctx).key == first.key
+    assert len(calls) == 1  # the run's memo store holds the outcome
+    again = apply_tuning(reference, cfg, Context(Cache(tmp_path)))  # another run: from the disk cache
+    assert len(calls) == 2 and again.key == first.key and again.training == first.training
+
+
+def test_studies_run_in_the_storage_the_context_names(tmp_path):
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    ctx = Context(Cache(tmp_path / "cache"), optuna=StudyStorage(url, "mine"))
+    reference = trainable_reference()
+    result = tuning.cached_study(reference, config(seeds=(0,)), "tpe", 0, ctx)
+    assert result["study"] == f"mine-{reference.spec.name}-tune_toy-tpe-seed0"
+    assert len(optuna.load_study(study_name=result["study"], storage=url).trials) == 4
+    assert not (tmp_path / "cache" / tuning.STUDY_NAMESPACE).exists()  # kept in the storage, not the cache
