@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _int8(args: argparse.Namespace) -> int:
-    from harness.search.ort_int8 import search
+    from harness.techniques.searched_int8 import search
 
     cache = Cache(args.cache_dir)
     reference = _reference(args.model, cache)

@@ -1,6 +1,5 @@
 """Optimization techniques; importing this package registers every config, its ``apply`` and its presets."""
 
-from harness.search import ort_int8  # noqa: F401 - registers the searched int8 config and its preset
 from harness.techniques import (  # noqa: F401 - imported to register
     augmentation,
     chain,
@@ -11,6 +10,7 @@ from harness.techniques import (  # noqa: F401 - imported to register
     pruning,
     quantization,
     reference,
+    searched_int8,
     tuning,
 )
 from harness.techniques.base import (

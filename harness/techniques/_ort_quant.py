@@ -40,7 +40,7 @@ def ort_step(step: str, model: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
     """ORT's calibrators print progress ("Collecting tensor data...") on stdout; keep it out of test output."""
     with contextlib.redirect_stdout(io.StringIO()):
         yield
@@ -51,7 +51,7 @@ def preprocess(src: Path, dst: Path) -> None:
     exports, so it is skipped."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    with ort_step("quant_pre_process", src), _quiet():
+    with ort_step("quant_pre_process", src), quiet():
         quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
     # Drop the inferred shapes it stores: the quantizers infer them again, and onnxruntime 1.30's dynamic
     # quantizer fails its own re-inference against the stored shape of a Gemm weight it transposes
@@ -81,7 +81,7 @@ def quantize_dynamic(
     with tempfile.TemporaryDirectory(prefix="optbench-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         preprocess(src, pre)
-        with ort_step("quantize_dynamic", src), _quiet():
+        with ort_step("quantize_dynamic", src), quiet():
             ort_quantize_dynamic(str(pre), str(dst), op_types_to_quantize=list(op_types), per_channel=per_channel,
                                  reduce_range=reduce_range, weight_type=QuantType[weight_type])
 
@@ -119,7 +119,7 @@ def quantize_static(
     with tempfile.TemporaryDirectory(prefix="optbench-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         preprocess(src, pre)
-        with ort_step("quantize_static", src), _quiet():
+        with ort_step("quantize_static", src), quiet():
             ort_quantize_static(
                 str(pre), str(dst), Reader(pre, calibration, input_names), quant_format=QuantFormat[quant_format],
                 op_types_to_quantize=list(op_types) if op_types is not None else None, per_channel=per_channel,

@@ -19,8 +19,8 @@ from torch import nn
 from harness.artifact import Artifact, ArtifactKind, Precision
 from harness.cache import make_key
 from harness.config import require_choice, require_range
+from harness.core import Expectation
 from harness.errors import ConfigError
-from harness.gate import Expectation
 from harness.onnx_export import cached_export, validate_onnx
 from harness.techniques import _ort_quant
 from harness.techniques.base import Context, Reference, TechniqueConfig, register_preset, register_technique
@@ -51,7 +51,7 @@ def _int8_contract(proof_key: str) -> Expectation:
     return Expectation(f"{proof_key}_present", f"proof.{proof_key}", ">=", 1.0)
 
 
-def _artifact_key(reference: Reference, config: TechniqueConfig, *extra: object) -> str:
+def artifact_key(reference: Reference, config: TechniqueConfig, *extra: object) -> str:
     """Key of what a config makes: its fields except the preset name and the contract, plus what it was made from."""
     fields = {k: v for k, v in config.to_dict().items() if k not in ("name", "min_quality_retention")}
     return make_key(reference.key, fields, *extra)
@@ -102,7 +102,7 @@ def torch_dynamic_int8(reference: Reference, config: TorchDynamicInt8Config, ctx
         module = torch.ao.quantization.quantize_dynamic(copy.deepcopy(reference.module), {nn.Linear},
                                                         dtype=torch.qint8)
     count = sum(isinstance(m, DynamicQuantLinear) for m in module.modules())
-    return Artifact(ArtifactKind.TORCH_QUANTIZED, Precision.INT8, key=_artifact_key(reference, config,
+    return Artifact(ArtifactKind.TORCH_QUANTIZED, Precision.INT8, key=artifact_key(reference, config,
                     torch.__version__), module=module.eval(), proof={"quantized_modules": float(count)})
 
 
@@ -115,7 +115,7 @@ def reference_onnx(reference: Reference, ctx: Context) -> Path:
                          reference.spec.input_names, ctx.cache)
 
 
-def _ort_recipe() -> str:
+def ort_recipe() -> str:
     """What an ORT-quantized file depends on besides the config and the export: ORT's version and our steps'."""
     import onnxruntime
 
@@ -159,7 +159,7 @@ class _OrtInt8Config(TechniqueConfig):
         return [*super().expectations(), _int8_contract("int8_ops"), _int8_contract("int8_kernels")]
 
 
-def _reduce_range_choice(config: _OrtInt8Config, reduce_range: bool) -> dict[str, str]:
+def reduce_range_choice(config: _OrtInt8Config, reduce_range: bool) -> dict[str, str]:
     """The weight range as a machine choice when the config left it to the machine (None), else nothing."""
     return {"reduce_range": str(reduce_range).lower()} if config.reduce_range is None else {}
 
@@ -191,7 +191,7 @@ def ort_dynamic_int8(reference: Reference, config: OrtDynamicInt8Config, ctx: Co
     """Export the reference, quantize it with ORT's dynamic quantizer; both steps are cached."""
     fp32 = reference_onnx(reference, ctx)
     reduce_range = config.resolved_reduce_range(config.weight_type)
-    key = _artifact_key(reference, config, fp32.stem, _ort_recipe(), reduce_range)
+    key = artifact_key(reference, config, fp32.stem, ort_recipe(), reduce_range)
     path = ctx.cache.get_or_create(
         ctx.cache.path("quantized", key, ".onnx"),
         lambda tmp: _ort_quant.quantize_dynamic(fp32, tmp, per_channel=config.per_channel, op_types=config.op_types,
@@ -200,7 +200,7 @@ def ort_dynamic_int8(reference: Reference, config: OrtDynamicInt8Config, ctx: Co
     )
     proof = {**_ort_quant.int8_proof(path, ctx.threads), "reduce_range": float(reduce_range)}
     return Artifact(ArtifactKind.ONNX_MODEL, Precision.INT8, key=key, onnx_path=path, proof=proof,
-                    machine_choices=_reduce_range_choice(config, reduce_range))
+                    machine_choices=reduce_range_choice(config, reduce_range))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,7 +243,7 @@ def ort_static_int8(reference: Reference, config: OrtStaticInt8Config, ctx: Cont
     calibration = reference.calibration_inputs()
     # u8 activations × s8 weights is the only pairing that saturates; s8 × s8 and u8 × u8 do not.
     reduce_range = config.activation_type == "QUInt8" and config.resolved_reduce_range(config.weight_type)
-    key = _artifact_key(reference, config, fp32.stem, _ort_recipe(), len(calibration[0]), _ort_quant.CALIBRATION_BATCH,
+    key = artifact_key(reference, config, fp32.stem, ort_recipe(), len(calibration[0]), _ort_quant.CALIBRATION_BATCH,
                         reduce_range)
     path = ctx.cache.get_or_create(
         ctx.cache.path("quantized", key, ".onnx"),
@@ -257,7 +257,7 @@ def ort_static_int8(reference: Reference, config: OrtStaticInt8Config, ctx: Cont
     )
     proof = {**_ort_quant.int8_proof(path, ctx.threads), "reduce_range": float(reduce_range)}
     return Artifact(ArtifactKind.ONNX_MODEL, Precision.INT8, key=key, onnx_path=path, proof=proof,
-                    machine_choices=_reduce_range_choice(config, reduce_range))
+                    machine_choices=reduce_range_choice(config, reduce_range))
 
 
 # --- half precision -------------------------------------------------------------------------------------------------
@@ -292,7 +292,7 @@ def half_precision(reference: Reference, config: HalfPrecisionConfig, ctx: Conte
     module = copy.deepcopy(reference.module).to(dtype).eval()
     floats = [p for p in module.parameters() if p.is_floating_point()]
     share = sum(p.numel() for p in floats if p.dtype == dtype) / max(1, sum(p.numel() for p in floats))
-    return Artifact(ArtifactKind.TORCH_MODULE, precision, key=_artifact_key(reference, config, torch.__version__),
+    return Artifact(ArtifactKind.TORCH_MODULE, precision, key=artifact_key(reference, config, torch.__version__),
                     module=module, proof={"half_params_share": share})
 
 

@@ -13,7 +13,8 @@ from harness.cache import Cache
 from harness.errors import ConfigError
 from harness.metrics.quality import EmbeddingFidelity
 from harness.onnx_export import count_ops
-from harness.search.ort_int8 import (
+from harness.techniques.base import Context, Reference
+from harness.techniques.searched_int8 import (
     KINDS,
     OrtInt8SearchedConfig,
     matmul_groups,
@@ -22,7 +23,6 @@ from harness.search.ort_int8 import (
     search,
     search_details,
 )
-from harness.techniques.base import Context, Reference
 from model_zoo.spec import ModelSpec, Split, Splits, Task
 from tests.techniques.conftest import build_reference, tctx  # noqa: F401 - fixture
 

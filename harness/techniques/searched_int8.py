@@ -1,5 +1,6 @@
-"""Accuracy-aware search over ONNX Runtime dynamic int8 settings: the fastest configuration within a quality
-budget, with latency measured (not a proxy), size as a third objective, and the Pareto front of what was tried.
+"""Searched int8: an accuracy-aware search over ONNX Runtime dynamic int8 settings — the fastest configuration
+within a quality budget, with latency measured (not a proxy), size as a third objective, and the Pareto front of
+what was tried.
 
 Stage 1 tries the settings (per-channel or per-tensor weights, signed or unsigned weights, the embedding Gather
 quantized or not). Stage 2 takes the smallest setting and, as Intel Neural Compressor does, falls back MatMul
@@ -31,9 +32,9 @@ from harness.techniques import _ort_quant
 from harness.techniques.base import Context, Reference, register_preset, register_technique
 from harness.techniques.quantization import (
     OrtDynamicInt8Config,
-    _artifact_key,
-    _ort_recipe,
-    _reduce_range_choice,
+    artifact_key,
+    ort_recipe,
+    reduce_range_choice,
     reference_onnx,
 )
 
@@ -98,7 +99,7 @@ def quantize(src: Path, dst: Path, *, per_channel: bool, op_types: tuple[str, ..
         if missing:
             raise ConfigError(f"`keep_fp32` names {', '.join(missing)}, not a MatMul group of {src.name}")
         exclude = [name for g in keep_fp32 for name in groups[g]]
-        with _ort_quant.ort_step("quantize_dynamic", src), _ort_quant._quiet():
+        with _ort_quant.ort_step("quantize_dynamic", src), _ort_quant.quiet():
             ort_quantize_dynamic(str(pre), str(dst), op_types_to_quantize=list(op_types), per_channel=per_channel,
                                  reduce_range=reduce_range, weight_type=QuantType[weight_type],
                                  nodes_to_exclude=exclude)
@@ -109,7 +110,7 @@ def ort_int8_searched(reference: Reference, config: OrtInt8SearchedConfig, ctx: 
     """The searched configuration, quantized from the reference's export; cached like the other ORT configs."""
     fp32 = reference_onnx(reference, ctx)
     reduce_range = config.resolved_reduce_range(config.weight_type)
-    key = _artifact_key(reference, config, fp32.stem, _ort_recipe(), reduce_range, "searched v1")
+    key = artifact_key(reference, config, fp32.stem, ort_recipe(), reduce_range, "searched v1")
     path = ctx.cache.get_or_create(
         ctx.cache.path("quantized", key, ".onnx"),
         lambda tmp: quantize(fp32, tmp, per_channel=config.per_channel, op_types=config.op_types,
@@ -118,7 +119,7 @@ def ort_int8_searched(reference: Reference, config: OrtInt8SearchedConfig, ctx: 
     )
     proof = {**_ort_quant.int8_proof(path, ctx.threads), "reduce_range": float(reduce_range)}
     return Artifact(ArtifactKind.ONNX_MODEL, Precision.INT8, key=key, onnx_path=path, proof=proof,
-                    machine_choices=_reduce_range_choice(config, reduce_range),
+                    machine_choices=reduce_range_choice(config, reduce_range),
                     details=search_details(reference.spec.name))
 
 
