@@ -421,6 +421,8 @@ class OptbenchSession:
                 "message": outcome.message,
                 "record": outcome.record.to_dict() if outcome.record is not None else None,
                 "verdicts": [v.to_dict() for v in outcome.verdicts],
+                # what the report draws for the case: its technique's declared section, figures and pictures
+                "report": type(outcome.case.config).report_declaration(),
             }
             for outcome in self.outcomes.values()
         )

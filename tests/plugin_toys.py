@@ -154,5 +154,4 @@ def registered() -> Iterator[None]:
         for spec in SPECS:
             MODELS.remove(spec.name)
         tbase.TECHNIQUES.remove(NoisyConfig.__name__)
-        tbase._APPLY.pop(NoisyConfig, None)
         tbase.PRESETS.pop("toy", None)

@@ -34,6 +34,7 @@ class CostConfig(AnalysisConfig):
     throughput, which the source suite's speed gate already judges."""
 
     technique: ClassVar[str] = SUITE
+    report_section: ClassVar[str] = SUITE
     native_only: ClassVar[bool] = False
 
     def expectations(self) -> list[Expectation]:

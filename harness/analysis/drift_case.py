@@ -45,6 +45,7 @@ class DriftConfig(AnalysisConfig):
     shift at severity <= 3, judged where the variant loses less than one point on clean data."""
 
     technique: ClassVar[str] = SUITE
+    report_section: ClassVar[str] = SUITE
     requires: ClassVar[tuple[str, ...]] = ("classification",)
 
     def not_applicable(self, spec: ModelSpec, traits: Traits) -> str | None:

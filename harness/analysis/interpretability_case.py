@@ -39,6 +39,7 @@ class InterpretabilityConfig(AnalysisConfig):
     accuracy drop plus one point, on the interval over held-out items."""
 
     technique: ClassVar[str] = SUITE
+    report_section: ClassVar[str] = SUITE
     requires: ClassVar[tuple[str, ...]] = ("classification",)
 
     def not_applicable(self, spec: ModelSpec, traits: Traits) -> str | None:

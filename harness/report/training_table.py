@@ -1,19 +1,39 @@
-"""The terminal table of training-time techniques: each technique against its control over seeds (no torch)."""
+"""The terminal table of training-time techniques: each technique against its control over seeds (no torch).
+
+Its last column holds the figures each case's technique declares (``report_figures``: metric key, label,
+format), read from the run record, in the declared order."""
 
 from __future__ import annotations
 
 from typing import Any
 
 COLUMNS = ("case", "seeds", "technique", "control", "effect [95 % CI]", "", "figures")
-# The technique-specific figures shown, in this order, where a case has them.
-FIGURES = (
-    ("epochs_saved", "epochs saved {:.0%}"),
-    ("wall_saved", "time saved {:.0%}"),
-    ("best_epoch", "best epoch {:.1f}"),
-    ("divergence_rate", "diverged {:.0%}"),
-    ("control_divergence_rate", "control diverged {:.0%}"),
-    ("time_cost", "train time {:.2f}x"),
-)
+
+
+def figure_value(case: dict[str, Any], key: str) -> float | None:
+    """A declared figure's value: the record's metric ``key``, or a ``training.*`` key from the training
+    summary (records whose metrics were left out)."""
+    record = case.get("record") or {}
+    value = (record.get("metrics") or {}).get(key)
+    if value is None and key.startswith("training."):
+        value = ((record.get("training") or {}).get("summary") or {}).get(key.removeprefix("training."))
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def declared_figures(case: dict[str, Any]) -> list[str]:
+    """``label value`` for each figure the case's technique declares and its record holds."""
+    report = case.get("report")
+    out = []
+    for fig in (report.get("figures") or []) if isinstance(report, dict) else []:
+        value = figure_value(case, str(fig.get("key", "")))
+        if value is None:
+            continue
+        try:
+            shown = str(fig.get("format") or "{:.4g}").format(value)
+        except (ValueError, IndexError, KeyError):  # a record edited by hand: the value, unformatted
+            shown = f"{value:.4g}"
+        out.append(f"{fig.get('label') or fig.get('key')} {shown}")
+    return out
 
 
 def _mean_std(arm: dict[str, Any]) -> str:
@@ -40,8 +60,7 @@ def rows(run: dict[str, Any]) -> list[tuple[str, ...]]:
         arms = training["arms"]
         control = next((c for c in training["comparisons"] if c["against"] == "control"), None)
         effect, noise = _effect(control)
-        summary = training.get("summary", {})
-        figures = [fmt.format(summary[k]) for k, fmt in FIGURES if summary.get(k) is not None]
+        figures = declared_figures(case)
         others = [f"vs {c['against']} {_effect(c)[0]}" for c in training["comparisons"] if c["against"] != "control"]
         out.append((case["case_id"], str(len(arms["technique"]["seeds"])), _mean_std(arms["technique"]),
                     _mean_std(arms["control"]), effect, noise, "; ".join(figures + others)))

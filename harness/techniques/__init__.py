@@ -1,23 +1,18 @@
-"""Optimization techniques; importing this package registers every config, its ``apply`` and its presets."""
+"""Optimization techniques; importing this package registers every config, its ``apply`` and its presets.
 
-from harness.techniques import (  # noqa: F401 - imported to register
-    augmentation,
-    chain,
-    dataset_distillation,
-    distillation,
-    early_stopping,
-    gradient_clipping,
-    pruning,
-    quantization,
-    reference,
-    searched_int8,
-    tuning,
-)
+Every public module of this package is imported here, so a new technique is one new module and nothing else.
+"""
+
+import importlib
+import pkgutil
+
 from harness.techniques.base import (
     PRESETS,
     TECHNIQUES,
     Context,
     Reference,
+    ReportFigure,
+    Technique,
     TechniqueConfig,
     apply,
     presets,
@@ -26,7 +21,19 @@ from harness.techniques.base import (
 )
 from harness.techniques.reference import REFERENCE, Fp32Config
 
+
+def _import_modules() -> list[str]:
+    """Import every module of this package but the private ones (``_name``): each registers what it defines."""
+    names = [info.name for info in pkgutil.iter_modules(__path__, f"{__name__}.")
+             if not info.name.rsplit(".", 1)[1].startswith("_")]
+    for name in names:
+        importlib.import_module(name)
+    return names
+
+
+MODULES = _import_modules()
+
 __all__ = [
-    "PRESETS", "REFERENCE", "TECHNIQUES", "Context", "Fp32Config", "Reference", "TechniqueConfig", "apply",
-    "presets", "register_preset", "register_technique",
+    "MODULES", "PRESETS", "REFERENCE", "TECHNIQUES", "Context", "Fp32Config", "Reference", "ReportFigure", "Technique",
+    "TechniqueConfig", "apply", "presets", "register_preset", "register_technique",
 ]

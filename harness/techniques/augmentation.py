@@ -21,7 +21,7 @@ from torch import nn
 from harness.config import require_int, require_range
 from harness.core import Expectation
 from harness.errors import ConfigError
-from harness.techniques.base import Context, register_preset, register_technique
+from harness.techniques.base import Context, ReportFigure, register_preset, register_technique
 from harness.techniques.training import (
     CONTROL_ARM,
     TECHNIQUE_ARM,
@@ -146,6 +146,8 @@ class AugmentationConfig(TrainingConfig):
     mixup_alpha: float = 0.2
     token_dropout: float = 0.1
     technique: ClassVar[str] = "augmentation"
+    report_figures: ClassVar[tuple[ReportFigure, ...]] = (ReportFigure("training.time_cost", "train time", "{:.2f}x"),)
+    report_plots: ClassVar[tuple[str, ...]] = ()
 
     def validate(self) -> None:
         super().validate()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from harness.artifact import Artifact, ArtifactKind, Precision
 from harness.config import Config, require_range
@@ -21,6 +21,19 @@ if TYPE_CHECKING:
 
 
 @dataclasses.dataclass(frozen=True)
+class ReportFigure:
+    """One figure the report shows in a technique's row: a metric key of the case's record, its label, and a
+    ``str.format`` template for the value (``ReportFigure("training.epochs_saved", "epochs saved", "{:.0%}")``)."""
+
+    key: str
+    label: str
+    format: str = "{:.4g}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"key": self.key, "label": self.label, "format": self.format}
+
+
+@dataclasses.dataclass(frozen=True)
 class TechniqueConfig(Config):
     """Base of every technique config.
 
@@ -33,9 +46,21 @@ class TechniqueConfig(Config):
     # The model traits (model_zoo.traits) the technique needs; a model without one gets no case, and the run's
     # header says why once per suite and model.
     requires: ClassVar[tuple[str, ...]] = ()
+    # What the report shows for the technique's cases (run records carry it, the report reads no code): the
+    # section that draws them (harness/report/sections), the figures in each case's row, and the section's
+    # optional pictures ("grad_norm" in the training section).
+    report_section: ClassVar[str] = "generic"
+    report_figures: ClassVar[tuple[ReportFigure, ...]] = ()
+    report_plots: ClassVar[tuple[str, ...]] = ()
 
     def validate(self) -> None:
         require_range("min_quality_retention", self.min_quality_retention, 0.0, 1.0)
+
+    @classmethod
+    def report_declaration(cls) -> dict[str, Any]:
+        """The report declaration as the run record carries it."""
+        return {"section": cls.report_section, "figures": [f.to_dict() for f in cls.report_figures],
+                "plots": list(cls.report_plots)}
 
     @property
     def output_kind(self) -> ArtifactKind:
@@ -70,17 +95,51 @@ class TechniqueConfig(Config):
 C = TypeVar("C", bound=TechniqueConfig)
 ApplyFn = Callable[[Reference, C, Context], Artifact]
 
-TECHNIQUES: Registry[type[TechniqueConfig]] = Registry("technique config")
-_APPLY: dict[type[TechniqueConfig], Callable[[Reference, TechniqueConfig, Context], Artifact]] = {}
+
+@dataclasses.dataclass(frozen=True)
+class Technique:
+    """A registered technique: its config type and the function that applies it."""
+
+    config: type[TechniqueConfig]
+    apply: Callable[[Reference, Any, Context], Artifact]
+
+
+TECHNIQUES: Registry[Technique] = Registry("technique config")  # by config class name
 PRESETS: dict[str, Registry[TechniqueConfig]] = {}
 
 
+def check_declaration(config_cls: type[TechniqueConfig]) -> None:
+    """Refuse a config class whose report declaration the report could not draw, naming the bad entry."""
+    where = f"{config_cls.__name__}.report"
+    if not isinstance(config_cls.report_section, str) or not config_cls.report_section:
+        raise RegistryError(f"{where}_section must be a section name such as 'generic' or 'training', "
+                            f"got {config_cls.report_section!r}")
+    for i, fig in enumerate(config_cls.report_figures):
+        if not isinstance(fig, ReportFigure):
+            raise RegistryError(f"{where}_figures[{i}] must be a ReportFigure(key, label, format), got {fig!r}")
+        if not fig.key or not isinstance(fig.key, str) or any(c.isspace() for c in fig.key):
+            raise RegistryError(f"{where}_figures[{i}]: key must be a metric key such as 'training.epochs_saved', "
+                                f"got {fig.key!r}")
+        try:
+            fig.format.format(0.5)
+        except (ValueError, IndexError, KeyError, AttributeError) as exc:
+            raise RegistryError(f"{where}_figures[{i}]: format {fig.format!r} cannot format a number ({exc}); "
+                                "expected a str.format template such as '{:.0%}'") from None
+    bad = [p for p in config_cls.report_plots if not isinstance(p, str) or not p]
+    if bad or isinstance(config_cls.report_plots, str):
+        raise RegistryError(f"{where}_plots must be a tuple of picture names such as ('grad_norm',), "
+                            f"got {config_cls.report_plots!r}")
+
+
 def register_technique(config_cls: type[C]) -> Callable[[ApplyFn[C]], ApplyFn[C]]:
-    """Register ``fn`` as the implementation of ``config_cls``; one implementation per config type."""
+    """Register ``fn`` as the implementation of ``config_cls``: the one registration a technique needs (its module
+    in harness/techniques/ is imported by the package; a module elsewhere, from a conftest.py or entry point)."""
+    if not (isinstance(config_cls, type) and issubclass(config_cls, TechniqueConfig)):
+        raise RegistryError(f"register_technique takes a TechniqueConfig subclass, got {config_cls!r}")
+    check_declaration(config_cls)
 
     def deco(fn: ApplyFn[C]) -> ApplyFn[C]:
-        TECHNIQUES.add(config_cls.__name__, config_cls)
-        _APPLY[config_cls] = fn  # type: ignore[assignment]
+        TECHNIQUES.add(config_cls.__name__, Technique(config_cls, fn))
         return fn
 
     return deco
@@ -99,9 +158,8 @@ def presets(suite: str) -> Registry[TechniqueConfig]:
 
 def apply(reference: Reference, config: TechniqueConfig, ctx: Context) -> Artifact:
     """Apply the technique registered for ``type(config)`` to ``reference``."""
-    fn = _APPLY.get(type(config))
-    if fn is None:
-        raise RegistryError(
-            f"no technique registered for {type(config).__name__}; expected one of: {', '.join(TECHNIQUES.names())}"
-        )
-    return fn(reference, config, ctx)
+    name = type(config).__name__
+    technique = TECHNIQUES.get(name) if name in TECHNIQUES else None
+    if technique is None or technique.config is not type(config):
+        raise RegistryError(f"no technique registered for {name}; expected one of: {', '.join(TECHNIQUES.names())}")
+    return technique.apply(reference, config, ctx)

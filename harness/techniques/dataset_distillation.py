@@ -159,6 +159,7 @@ class DatasetDistillationConfig(TrainingConfig):
     iterations: int = 200
     lr: float = 1.0
     technique: ClassVar[str] = "dataset_distillation"
+    report_section: ClassVar[str] = "dataset_distillation"
     requires: ClassVar[tuple[str, ...]] = ("trainable", "labels", "image")
 
     def validate(self) -> None:

@@ -126,6 +126,7 @@ class DistillationConfig(TrainingConfig):
     max_teacher_gap: float = 0.03
     changes_graph: ClassVar[bool] = True
     technique: ClassVar[str] = "distillation"
+    report_section: ClassVar[str] = "distillation"
 
     def validate(self) -> None:
         super().validate()

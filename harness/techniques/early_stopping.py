@@ -18,7 +18,7 @@ from torch import nn
 from harness.config import require_choice, require_int, require_range
 from harness.core import Expectation
 from harness.errors import ConfigError
-from harness.techniques.base import Context, register_preset, register_technique
+from harness.techniques.base import Context, ReportFigure, register_preset, register_technique
 from harness.techniques.training import CONTROL_ARM, TECHNIQUE_ARM, Arm, TrainingConfig, TrainingOutcome, apply_training
 from harness.training import Hook, TrainingStats
 from model_zoo.reference import Reference
@@ -98,6 +98,12 @@ class EarlyStoppingConfig(TrainingConfig):
     min_epochs_saved: float = 0.4
     max_quality_loss: float = 0.005
     technique: ClassVar[str] = "early_stopping"
+    report_figures: ClassVar[tuple[ReportFigure, ...]] = (
+        ReportFigure("training.epochs_saved", "epochs saved", "{:.0%}"),
+        ReportFigure("training.wall_saved", "time saved", "{:.0%}"),
+        ReportFigure("training.best_epoch", "best epoch", "{:.1f}"),
+    )
+    report_plots: ClassVar[tuple[str, ...]] = ()
 
     def validate(self) -> None:
         super().validate()

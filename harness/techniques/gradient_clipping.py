@@ -21,7 +21,7 @@ from torch import nn
 from harness.config import require_choice, require_int, require_range
 from harness.core import Expectation
 from harness.errors import ConfigError
-from harness.techniques.base import Context, register_preset, register_technique
+from harness.techniques.base import Context, ReportFigure, register_preset, register_technique
 from harness.techniques.training import (
     CONTROL_ARM,
     TECHNIQUE_ARM,
@@ -130,6 +130,10 @@ class GradientClippingConfig(TrainingConfig):
     max_quality_loss: float = 0.01
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     technique: ClassVar[str] = "gradient_clipping"
+    report_figures: ClassVar[tuple[ReportFigure, ...]] = (
+        ReportFigure("training.divergence_rate", "diverged", "{:.0%}"),
+        ReportFigure("training.control_divergence_rate", "control diverged", "{:.0%}"),
+    )
 
     def validate(self) -> None:
         super().validate()

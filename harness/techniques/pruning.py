@@ -98,6 +98,7 @@ class PruningConfig(TechniqueConfig):
     # latency (speed claims), "light" ones where a call's fixed overhead does, or "any".
     weight: str = "any"
     technique: ClassVar[str] = "pruning"
+    report_section: ClassVar[str] = "pruning"
 
     def validate(self) -> None:
         super().validate()

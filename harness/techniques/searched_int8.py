@@ -51,6 +51,7 @@ class OrtInt8SearchedConfig(OrtDynamicInt8Config):
     keep_fp32: tuple[str, ...] = ()
     models: tuple[str, ...] = ("minilm",)
     technique = "search"
+    report_section = "search"
 
     def validate(self) -> None:
         super().validate()

@@ -53,11 +53,38 @@ def record(model: str, technique: str, config: str, backend: str, *, reference: 
             "proof": proof or {}, "training": train, "details": details or {}}
 
 
+def declared(section: str = "generic", figures: tuple[tuple[str, str, str], ...] = (),
+             plots: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A case's ``report``: what its technique's config declares (TechniqueConfig.report_declaration())."""
+    return {"section": section, "figures": [{"key": k, "label": label, "format": f} for k, label, f in figures],
+            "plots": list(plots)}
+
+
+# What each technique of the zoo declares; tests/techniques/test_report_declarations.py checks these against the
+# config classes themselves.
+DECLARED = {
+    "reference": declared(), "quantization": declared(), "chain": declared(), "pruning": declared("pruning"),
+    "search": declared("search"),
+    "early_stopping": declared("training", (("training.epochs_saved", "epochs saved", "{:.0%}"),
+                                            ("training.wall_saved", "time saved", "{:.0%}"),
+                                            ("training.best_epoch", "best epoch", "{:.1f}"))),
+    "gradient_clipping": declared("training", (("training.divergence_rate", "diverged", "{:.0%}"),
+                                               ("training.control_divergence_rate", "control diverged", "{:.0%}")),
+                                  ("grad_norm",)),
+    "augmentation": declared("training", (("training.time_cost", "train time", "{:.2f}x"),)),
+    "tuning": declared("training", plots=("grad_norm",)),
+    "distillation": declared("distillation", plots=("grad_norm",)),
+    "dataset_distillation": declared("dataset_distillation", plots=("grad_norm",)),
+    "interpretability": declared("interpretability"), "drift": declared("drift"), "cost": declared("cost"),
+}
+
+
 def case(rec: dict[str, Any], status: str = "pass", verdicts: list[dict[str, Any]] | None = None,
          suite: str | None = None) -> dict[str, Any]:
     return {"case_id": rec["case_id"], "suite": suite or rec["suite"], "model": rec["model"],
             "config": rec["config_name"], "backend": rec["backend"], "is_reference": rec["is_reference"],
-            "status": status, "message": "", "record": rec, "verdicts": verdicts or []}
+            "status": status, "message": "", "record": rec, "verdicts": verdicts or [],
+            "report": copy.deepcopy(DECLARED.get(rec["technique"], declared()))}
 
 
 FAILED = {"check": "speedup", "source": "baseline", "metric": "speedup", "status": "fail", "current": 1.1,

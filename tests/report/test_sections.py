@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
-from harness.report import sections
-from harness.report.sections import dataset_distillation, distillation, pruning, search, training
+from harness.report import sections, training_table
+from harness.report.sections import dataset_distillation, distillation, generic, pruning, search, training
 from tests.report import records
+
+REPORT = Path(sections.__file__).resolve().parents[1]
 
 
 def _cases(technique):
@@ -20,7 +25,7 @@ def _titles(section):
 
 @pytest.mark.parametrize("technique", ["early_stopping", "gradient_clipping", "augmentation", "tuning"])
 def test_training_techniques_show_seed_spread_and_learning_curves(technique):
-    section = sections.RENDERERS[technique](technique, _cases(technique))
+    section = sections.renderer_for(technique, _cases(technique))(technique, _cases(technique))
     spread = section.figures[0]
     assert [t["name"] for t in spread["data"]] == ["technique", "control"]
     assert spread["data"][0]["y"] == [0.95, 0.96, 0.94] * 2  # every seed of both cases a point
@@ -104,15 +109,69 @@ def test_search_draws_its_history_and_pareto_front():
     assert "chose: lr = 0.008" in section.note
 
 
-def test_a_technique_without_a_renderer_gets_the_generic_table_or_the_training_one():
+def test_a_technique_that_declares_no_section_gets_the_generic_table_or_the_training_one():
     chain = sections.render_all(_cases("chain"))
     assert [(s.technique, s.figures, len(s.rows)) for s in chain] == [("chain", [], 2)]
-    novel = [c | {"record": c["record"] | {"technique": "novel"}} for c in _cases("early_stopping")]
-    (section,) = sections.render_all(novel)
-    assert section.technique == "novel" and section.figures  # it has a training section: curves and spread
+    for report in (None, records.declared("no_such_section")):  # a record written before declarations; a typo
+        novel = [c | {"record": c["record"] | {"technique": "novel"}, "report": report}
+                 for c in _cases("early_stopping")]
+        (section,) = sections.render_all(novel)
+        assert section.technique == "novel" and section.figures  # it has a training section: curves and spread
+        assert section.rows[0][-1] == ""  # and no figures it did not declare
 
 
-def test_a_second_renderer_for_a_technique_is_refused():
+def test_the_section_is_the_one_declared_never_the_technique_name():
+    as_generic = [c | {"report": records.declared()} for c in _cases("pruning")]
+    (section,) = sections.render_all(as_generic)
+    assert section.technique == "pruning" and section.columns == generic.COLUMNS and not section.figures
+    renamed = [c | {"record": c["record"] | {"technique": "my_sparsifier"}} for c in _cases("pruning")]
+    (section,) = sections.render_all(renamed)
+    assert section.technique == "my_sparsifier" and section.columns == pruning.COLUMNS and len(section.figures) == 2
+
+
+def test_the_training_table_shows_the_declared_figures_in_the_declared_order():
+    case = _cases("early_stopping")[0]
+    case["record"]["training"]["summary"] = {"epochs_saved": 0.33, "best_epoch": 4.0, "regime_exercised": 1.0}
+    assert training_table.rows({"cases": [case]})[0][-1] == "epochs saved 33%; best epoch 4.0"
+    case["report"] = records.declared("training", (("training.best_epoch", "best", "{:.0f}"),
+                                                   ("training.regime_exercised", "regime", "{:.0%}")))
+    assert training_table.rows({"cases": [case]})[0][-1] == "best 4; regime 100%"
+    case["record"]["metrics"]["training.best_epoch"] = 7.0  # the record's metric first, then the summary
+    assert training_table.rows({"cases": [case]})[0][-1] == "best 7; regime 100%"
+    case["report"]["figures"][0]["format"] = "{:.0q}"  # a record edited by hand: shown, not a crash
+    assert training_table.rows({"cases": [case]})[0][-1] == "best 7; regime 100%"
+
+
+def test_gradient_norms_are_drawn_only_for_a_technique_that_declares_them():
+    def norms(plots):
+        cases = [c | {"report": records.declared("training", plots=plots)} for c in _cases("gradient_clipping")]
+        return [f for f in training.render("x", cases).figures if "gradient norm" in f["layout"]["title"]["text"]]
+
+    assert len(norms(("grad_norm",))) == 2 and norms(()) == []
+
+
+def test_the_generic_table_adds_a_column_of_declared_figures_only_where_declared():
+    plain = generic.render("chain", _cases("chain"))
+    assert plain.columns == generic.COLUMNS
+    declaring = [c | {"report": records.declared(figures=(("speedup", "speedup", "{:.1f}x"),))}
+                 for c in _cases("chain")]
+    section = generic.render("chain", declaring)
+    assert section.columns[-2:] == ("figures", "verdict") and section.rows[0][-2] == "speedup 2.5x"
+
+
+def test_no_report_module_compares_a_technique_name():
+    """The report draws what techniques declare: an ``if technique == ...`` (or ``in (...)``) is refused."""
+    offenders = []
+    for path in sorted(REPORT.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare):
+                names = [n for n in (node.left, *node.comparators) if isinstance(n, ast.Name | ast.Attribute)]
+                if any(getattr(n, "id", getattr(n, "attr", "")) == "technique" for n in names):
+                    offenders.append(f"{path.relative_to(REPORT)}:{node.lineno}")
+    assert offenders == []
+
+
+def test_a_second_renderer_for_a_section_is_refused():
     with pytest.raises(ValueError, match="'pruning' is already registered"):
         sections.register("pruning")(pruning.render)
 

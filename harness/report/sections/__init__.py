@@ -1,6 +1,8 @@
-"""Per-technique sections of the HTML report: one small renderer per technique, keyed by the record's
-``technique`` field. A technique without its own renderer gets the training renderer when its records carry a
-``training`` section, else the generic table — so a new suite shows up the day it lands."""
+"""Per-technique sections of the HTML report: one section per technique, drawn by the section its config
+declares (``report_section``: the run record's case ``report``, with the figures and pictures it declares). The
+report reads no technique name: a case that declares nothing (or a section this report does not have) gets the
+training section when its record carries ``training``, else the generic table — so a new suite shows up the day
+it lands."""
 
 from __future__ import annotations
 
@@ -29,14 +31,14 @@ Renderer = Callable[[str, Sequence[Case]], Section]
 RENDERERS: dict[str, Renderer] = {}
 
 
-def register(*techniques: str) -> Callable[[Renderer], Renderer]:
-    """Register a renderer for the named techniques; a second one for a name is refused."""
+def register(name: str) -> Callable[[Renderer], Renderer]:
+    """Register the renderer of the section ``name`` (what a config's ``report_section`` names); a second one
+    for a name is refused."""
 
     def wrap(fn: Renderer) -> Renderer:
-        for name in techniques:
-            if name in RENDERERS:
-                raise ValueError(f"a report section for technique {name!r} is already registered")
-            RENDERERS[name] = fn
+        if name in RENDERERS:
+            raise ValueError(f"a report section {name!r} is already registered")
+        RENDERERS[name] = fn
         return fn
 
     return wrap
@@ -46,12 +48,28 @@ def technique_of(case: Case) -> str:
     return str((case.get("record") or {}).get("technique") or case.get("suite") or "unknown")
 
 
+def declaration(case: Case) -> dict[str, Any]:
+    """What the case's technique declared for the report (``{}`` for a record written without one)."""
+    report = case.get("report")
+    return report if isinstance(report, dict) else {}
+
+
+def declared_plots(cases: Sequence[Case]) -> set[str]:
+    """The optional pictures the cases' techniques declared (``report_plots``)."""
+    return {str(p) for c in cases for p in declaration(c).get("plots") or ()}
+
+
+def section_name(cases: Sequence[Case]) -> str:
+    """The section the cases' technique declared, where this report has it; else training or generic."""
+    for case in cases:
+        name = declaration(case).get("section")
+        if isinstance(name, str) and name in RENDERERS:
+            return name
+    return "training" if any((c.get("record") or {}).get("training") for c in cases) else "generic"
+
+
 def renderer_for(technique: str, cases: Sequence[Case]) -> Renderer:
-    if technique in RENDERERS:
-        return RENDERERS[technique]
-    if any((c.get("record") or {}).get("training") for c in cases):
-        return RENDERERS["training"]
-    return RENDERERS["generic"]
+    return RENDERERS[section_name(cases)]
 
 
 def render_all(cases: Sequence[Case]) -> list[Section]:
@@ -75,5 +93,6 @@ from harness.report.sections import (  # noqa: E402 - registration needs RENDERE
     training,
 )
 
-__all__ = ["RENDERERS", "Section", "cost", "dataset_distillation", "distillation", "drift", "generic",
-           "interpretability", "pruning", "register", "render_all", "search", "training"]
+__all__ = ["RENDERERS", "Section", "cost", "dataset_distillation", "declaration", "declared_plots", "distillation",
+           "drift", "generic", "interpretability", "pruning", "register", "render_all", "search", "section_name",
+           "training"]

@@ -1,11 +1,13 @@
-"""The generic section: a table of every case of a technique (any technique without its own picture)."""
+"""The generic section: a table of every case of a technique (any technique without its own picture), with a
+column of the figures the technique declares where it declares any."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from harness.report.figures import fmt, metric
-from harness.report.sections import Case, Section, register
+from harness.report.sections import Case, Section, declaration, register
+from harness.report.training_table import declared_figures
 
 COLUMNS = ("case", "measured on", "p50 b1 (ms)", "speedup", "size (KiB)", "quality", "proof", "verdict")
 
@@ -22,4 +24,7 @@ def row(case: Case) -> tuple[str, ...]:
 
 @register("generic")
 def render(technique: str, cases: Sequence[Case]) -> Section:
-    return Section(technique, technique.replace("_", " "), columns=COLUMNS, rows=[row(c) for c in cases])
+    if not any(declaration(c).get("figures") for c in cases):
+        return Section(technique, technique.replace("_", " "), columns=COLUMNS, rows=[row(c) for c in cases])
+    return Section(technique, technique.replace("_", " "), columns=(*COLUMNS[:-1], "figures", COLUMNS[-1]),
+                   rows=[(*row(c)[:-1], "; ".join(declared_figures(c)), row(c)[-1]) for c in cases])

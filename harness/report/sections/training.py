@@ -1,5 +1,6 @@
 """Training-time techniques (early stopping, clipping, augmentation, tuning...): technique against control with
-the seed spread, learning curves with the epoch each run stopped, and gradient-norm traces."""
+the seed spread, learning curves with the epoch each run stopped, and gradient-norm traces where the technique
+declares them (``report_plots = ("grad_norm",)``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import plotly.graph_objects as go
 
 from harness.report import training_table
 from harness.report.figures import PALETTE, downsample, figure
-from harness.report.sections import Case, Section, register, search
+from harness.report.sections import Case, Section, declared_plots, register, search
 
 
 def _arms(case: Case) -> dict[str, Any]:
@@ -75,7 +76,7 @@ def grad_norms(case: Case) -> dict[str, Any] | None:
                   yaxis_title="total grad norm", yaxis_type="log")
 
 
-@register("training", "early_stopping", "gradient_clipping", "augmentation", "tuning")
+@register("training")
 def render(technique: str, cases: Sequence[Case]) -> Section:
     trained = [c for c in cases if (c.get("record") or {}).get("training")]
     section = Section(technique, technique.replace("_", " "),
@@ -88,9 +89,10 @@ def render(technique: str, cases: Sequence[Case]) -> Section:
     searched = search.render(technique, studied)
     section.figures += searched.figures  # tuning: its Optuna study's history and front, where recorded
     section.note += searched.note
+    plots = declared_plots(trained)
     for case in trained:
         section.figures.append(learning_curves(case))
-        if technique == "gradient_clipping" or technique not in ("early_stopping", "augmentation"):
+        if "grad_norm" in plots:
             norms = grad_norms(case)
             if norms is not None:
                 section.figures.append(norms)
