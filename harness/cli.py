@@ -28,6 +28,7 @@ COMMANDS: dict[str, Command] = {
     "search": Command("harness.search.cli", "hyperparameter studies and the accuracy-aware int8 search"),
     "gatebench": Command("harness.gatebench", "measure the gate's false-alarm and detection rates"),
     "docs": Command("harness.docs", "regenerate docs/results.md from the baselines"),
+    "new-suite": Command("harness.new_suite", "write suites/test_NAME.py for a suite a technique module registers"),
 }
 
 
