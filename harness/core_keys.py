@@ -34,15 +34,18 @@ SAME_AS: dict[str, dict[str, str]] = {
                                              "628a095a1b3a2ce2a280": "f4ef870a3770841190f0"},
     "harness.techniques.distillation": {"699410edefd5f2fc30fa": "1557124d9e33c3ebe989",
                                         "176f7872e1f0e83ac904": "1557124d9e33c3ebe989"},
-    # the analysis suites' code key: run.py takes the session's context (and hashes through code_hash)
-    "harness.analysis.run": {"ca287e9baf4f410fbbf5": "5554b86d5c64b0e36bfd"},
+    # the analysis suites' code key: run.py takes the session's context (and hashes through kept)
+    "harness.analysis.run": {"3cecc611c6b99f435418": "5554b86d5c64b0e36bfd"},
 }
 
 
 def code_hash(obj: object, same_as: dict[str, dict[str, str]] | None = None) -> str:
     """:func:`~harness.cache.source_hash` of ``obj``'s module, or the hash its keys were made with where
     ``same_as`` (default :data:`SAME_AS`) says the module's current source computes the same."""
-    digest = source_hash(obj)
     module = inspect.getmodule(obj)
-    kept = (same_as if same_as is not None else SAME_AS).get(module.__name__ if module else "", {})
-    return kept.get(digest, digest)
+    return kept(module.__name__ if module else "", source_hash(obj), same_as)
+
+
+def kept(module: str, digest: str, same_as: dict[str, dict[str, str]] | None = None) -> str:
+    """``digest``, the source hash of ``module``, or the hash its keys were made with (see :data:`SAME_AS`)."""
+    return (same_as if same_as is not None else SAME_AS).get(module, {}).get(digest, digest)

@@ -41,3 +41,10 @@ def test_every_entry_names_a_module_of_ours_and_differs_from_its_old_hash():
     for name, kept in core_keys.SAME_AS.items():
         assert name.split(".")[0] in ("harness", "model_zoo") and kept
         assert all(now != then and len(now) == len(then) == 20 for now, then in kept.items())
+
+
+def test_kept_maps_a_named_modules_hash_only():
+    same_as = {"m": {"now": "then"}}
+    assert core_keys.kept("m", "now", same_as) == "then"
+    assert core_keys.kept("m", "edited", same_as) == "edited"
+    assert core_keys.kept("other", "now", same_as) == "now"
