@@ -22,7 +22,9 @@ from pathlib import Path
 
 PACKAGES = ("harness", "model_zoo")
 
-# Bottom first: (layer, the modules in it — a name stands for itself and everything under it).
+# Bottom first: (layer, the modules in it — a name stands for itself and everything under it; the longest wins).
+# "harness" itself is in the top layer, so a new harness module lands there until it is placed lower: it may
+# import anything, and nothing below may import it; a new zoo model lands in "zoo" by "model_zoo".
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core", ("harness.errors", "harness.registry", "harness.config", "harness.core", "harness.core_keys",
               "harness.cache", "harness.context", "harness.artifact", "harness.metrics", "harness.probe")),
