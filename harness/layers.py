@@ -26,7 +26,7 @@ PACKAGES = ("harness", "model_zoo")
 # "harness" itself is in the top layer, so a new harness module lands there until it is placed lower: it may
 # import anything, and nothing below may import it; a new zoo model lands in "zoo" by "model_zoo".
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("core", ("harness.errors", "harness.registry", "harness.config", "harness.core", "harness.core_keys",
+    ("core", ("harness.errors", "harness.registry", "harness.config", "harness.core",
               "harness.cache", "harness.context", "harness.artifact", "harness.metrics", "harness.probe")),
     ("zoo data", ("model_zoo.spec", "model_zoo.datasets", "model_zoo.students", "model_zoo.traits")),
     ("training loop", ("harness.training",)),

@@ -19,7 +19,6 @@ from torch import nn
 
 from harness import training as harness_training
 from harness.cache import Cache, make_key, source_hash
-from harness.core_keys import code_hash
 from harness.errors import CacheError, ConfigError, ModelError, one_line
 from harness.training import TrainingStats, accuracy, fit, predict, reproducible
 from model_zoo.datasets import splits_fingerprint
@@ -72,7 +71,7 @@ def reference_key(spec: ModelSpec, splits: Splits | None = None) -> str:
     else:
         weights = {
             "recipe": spec.recipe.to_dict(),
-            "training": [code_hash(sys.modules[__name__]), code_hash(harness_training)],
+            "training": [source_hash(sys.modules[__name__]), source_hash(harness_training)],
         }
     return make_key(
         spec.name, spec.version, source_hash(spec.build), weights, torch.__version__, splits_fingerprint(splits)

@@ -40,7 +40,6 @@ from harness.artifact import Artifact
 from harness.backends.base import BACKENDS, Runner
 from harness.cache import atomic_write, make_key, source_hash
 from harness.case import Case
-from harness.core_keys import kept
 from harness.errors import OptbenchError, one_line
 from harness.gate import Status
 from harness.measure import check_finite, param_counts
@@ -70,7 +69,7 @@ class Analyzer:
     def code_key(self) -> str:
         """A hash of the source of every module the figures come from: editing one makes new figures."""
         modules = {m.__name__: m for m in (sys.modules[__name__], *self.modules)}
-        return make_key(*((name, kept(name, source_hash(m))) for name, m in sorted(modules.items())))
+        return make_key(*((name, source_hash(m)) for name, m in sorted(modules.items())))
 
 
 @dataclasses.dataclass

@@ -28,7 +28,6 @@ from harness.artifact import Artifact
 from harness.cache import make_key, source_hash
 from harness.config import require_int, require_range
 from harness.core import Expectation
-from harness.core_keys import code_hash
 from harness.errors import CacheError, ConfigError
 from harness.techniques.base import Context, register_preset, register_technique
 from harness.techniques.training import CONTROL_ARM, TECHNIQUE_ARM, Arm, TrainingConfig, TrainingOutcome, apply_training
@@ -173,7 +172,7 @@ class DatasetDistillationConfig(TrainingConfig):
         code), the seconds it took to make, and its image grid."""
         spec, train = reference.spec, reference.splits.train
         key = make_key("dm", splits_fingerprint(reference.splits), source_hash(spec.build), self.images_per_class,
-                       self.iterations, self.lr, seed, code_hash(sys.modules[__name__]), torch.__version__)
+                       self.iterations, self.lr, seed, source_hash(sys.modules[__name__]), torch.__version__)
         path = ctx.cache.path(NAMESPACE, key, ".pt")
         loaded: list[tuple[torch.Tensor, np.ndarray, float]] = []
 

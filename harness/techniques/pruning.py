@@ -20,10 +20,9 @@ from torch import nn
 from torch.nn.utils import prune
 
 from harness.artifact import Artifact, ArtifactKind, weights_digest
-from harness.cache import make_key
+from harness.cache import make_key, source_hash
 from harness.config import require_choice, require_int, require_range
 from harness.core import Expectation
-from harness.core_keys import code_hash
 from harness.errors import ConfigError, TechniqueError
 from harness.techniques.base import Context, TechniqueConfig, register_preset, register_technique
 from harness.techniques.chain import ChainConfig
@@ -220,7 +219,7 @@ def _finetune(module: nn.Module, reference: Reference, config: PruningConfig) ->
 def _key(reference: Reference, config: PruningConfig) -> str:
     fields = {k: v for k, v in config.to_dict().items() if k not in ("name", "min_quality_retention",
                                                                       "sparsity_tolerance", "weight")}
-    return make_key("pruned", reference.key, fields, code_hash(_prune), torch.__version__)
+    return make_key("pruned", reference.key, fields, source_hash(_prune), torch.__version__)
 
 
 def pruned_module(reference: Reference, config: PruningConfig, ctx: Context) -> nn.Module:

@@ -24,9 +24,8 @@ from torch import nn
 
 from harness import training as training_loop
 from harness.artifact import Artifact, ArtifactKind, Precision, weights_digest
-from harness.cache import make_key
+from harness.cache import make_key, source_hash
 from harness.core import Expectation
-from harness.core_keys import code_hash
 from harness.errors import CacheError, ConfigError, TechniqueError
 from harness.metrics.seeds import PairedDifference, Spread
 from harness.techniques.base import Context, TechniqueConfig
@@ -239,7 +238,7 @@ class TrainingConfig(TechniqueConfig):
 def _source_of(obj: object) -> str:
     """Hash of the source that defines ``obj`` (a function, a partial's function, a class)."""
     target = getattr(obj, "func", obj)
-    return code_hash(target if inspect.getmodule(target) is not None else type(target))
+    return source_hash(target if inspect.getmodule(target) is not None else type(target))
 
 
 def arm_key(reference: Reference, config: TrainingConfig, name: str, arm: Arm, seed: int) -> str:
@@ -248,9 +247,9 @@ def arm_key(reference: Reference, config: TrainingConfig, name: str, arm: Arm, s
     without hooks (a control) is keyed by what it trains alone, so a changed technique does not retrain it."""
     hooked = arm.hooks is not _no_hooks
     settings = {k: v for k, v in config.to_dict().items() if k not in ("name", "seeds")} if hooked else None
-    technique_src = code_hash(sys.modules[type(config).__module__]) if hooked else None
+    technique_src = source_hash(sys.modules[type(config).__module__]) if hooked else None
     return make_key(
-        "arm", settings, technique_src, code_hash(sys.modules[__name__]), code_hash(training_loop),
+        "arm", settings, technique_src, source_hash(sys.modules[__name__]), source_hash(training_loop),
         name if hooked else "no hooks", _source_of(arm.build),
         arm.recipe.to_dict() if arm.recipe is not None else None,
         splits_fingerprint(arm.splits_for(seed)), arm.key, reference.key, seed, torch.__version__,

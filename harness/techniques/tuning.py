@@ -25,11 +25,10 @@ from torch import nn
 
 from harness import training as training_loop
 from harness.artifact import Artifact
-from harness.cache import make_key
+from harness.cache import make_key, source_hash
 from harness.config import require_choice, require_int
 from harness.context import StudyStorage
 from harness.core import Expectation
-from harness.core_keys import code_hash
 from harness.errors import CacheError, ConfigError, TechniqueError
 from harness.search import storage as search_storage
 from harness.search.space import Space, signature, suggest, validate_space
@@ -214,8 +213,8 @@ def study_key(reference: Reference, config: TuningConfig, space: Space, sampler:
     settings = {"n_trials": config.n_trials, "pruner": config.pruner, "space": signature(space)}
     build = spec.build_variant or spec.build
     return make_key("study", settings, sampler, seed, spec.name, spec.recipe.to_dict() if spec.recipe else None,
-                    splits_fingerprint(reference.splits), code_hash(sys.modules[__name__]),
-                    code_hash(training_loop), code_hash(build), torch.__version__)
+                    splits_fingerprint(reference.splits), source_hash(sys.modules[__name__]),
+                    source_hash(training_loop), source_hash(build), torch.__version__)
 
 
 def run_study(reference: Reference, config: TuningConfig, sampler: str, seed: int, *,
