@@ -71,12 +71,25 @@ def chosen_presets(suite: str, configs: Sequence[str] | None) -> list[TechniqueC
     return [c for c in chosen if c.name != REFERENCE.name]
 
 
+LARGE = "large"  # the tag (and pytest mark) of a model whose cases run in their own job: ``pytest -m large``
+
+
+def is_large(model: str) -> bool:
+    """Whether ``model`` is registered with the tag ``large``."""
+    return model in MODELS and LARGE in MODELS.get(model).tags
+
+
+def default_models(large: bool = False) -> list[str]:
+    """The models a run takes when none is named: every registered one, the large ones only when ``large``."""
+    return [name for name in MODELS.names() if large or not is_large(name)]
+
+
 def not_applicable(suite: str, models: Sequence[str] | None = None, configs: Sequence[str] | None = None,
-                   traits: TraitsOf = traits_of) -> dict[str, dict[str, str]]:
+                   traits: TraitsOf = traits_of, large: bool = False) -> dict[str, dict[str, str]]:
     """Per model, the presets of ``suite`` that make no case for it and why (models with every preset applying
     are left out): what the run's header says once per suite and model."""
     out: dict[str, dict[str, str]] = {}
-    for model_name in list(models) if models else MODELS.names():
+    for model_name in list(models) if models else default_models(large):
         spec = MODELS.get(model_name)
         reasons = {c.name: r for c in chosen_presets(suite, configs) if (r := inapplicable(suite, spec, c, traits))}
         if reasons:
@@ -112,6 +125,7 @@ def generate_cases(
     configs: Sequence[str] | None = None,
     backends: Sequence[str] | None = None,
     traits: TraitsOf = traits_of,
+    large: bool = False,
 ) -> list[Case]:
     """Every case of ``suite``: models × (fp32 reference + the suite's presets) × backends.
 
@@ -119,13 +133,14 @@ def generate_cases(
     does not apply to a model (a trait it lacks, or the model declines it: :func:`not_applicable` says why) yields
     no case at all; a backend unavailable here yields cases skipped with the backend's reason, and so does a
     precision the backend would only emulate here (bf16 on a CPU without bf16 instructions) unless ``configs``
-    names it. The fp32 reference of each (model, backend) comes first, so speedups are side by side; it is kept
+    names it. With no ``models`` named, models tagged ``large`` are left out unless ``large``. The fp32 reference
+    of each (model, backend) comes first, so speedups are side by side; it is kept
     even when ``configs`` filters it out, since every other case needs it, and left out where the suite has no
     case on that backend (training techniques run on torch eager only). ``configs`` names absent from this suite
     select nothing here (they may be another suite's presets).
     """
     chosen = chosen_presets(suite, configs)
-    model_names = list(models) if models else MODELS.names()
+    model_names = list(models) if models else default_models(large)
     backend_names = list(backends) if backends else BACKENDS.names()
     cases: list[Case] = []
     for model_name in model_names:

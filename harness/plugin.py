@@ -161,6 +161,7 @@ def _validate(names: tuple[str, ...] | None, registry: Any, option: str) -> None
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{SUITE_MARK}(name): run the test once per case of the named optbench suite")
+    config.addinivalue_line("markers", "large: a case of a large model (tag `large`): run with `pytest -m large`")
     # A case that fails before it is timed (export error, NaN outputs) leaves the benchmark fixture unused; the
     # failure already says why, and pytest-benchmark's warning about it must not add an error under `-W error`.
     config.addinivalue_line(
@@ -212,6 +213,7 @@ def pytest_configure(config: pytest.Config) -> None:
         accept_known=tuple(config.getoption("optbench_accept_known")),
         seed_offset=config.getoption("optbench_seed_offset"),
         count=config.getoption("optbench_count"),
+        large=_selects_large(config),
         study_storage=_study_storage(config),
     )
     config.stash[SESSION_KEY] = OptbenchSession(options)
@@ -236,6 +238,20 @@ def _study_storage(config: pytest.Config) -> StudyStorage:
     return chosen
 
 
+def _selects_large(config: pytest.Config) -> bool:
+    """Whether the run's ``-m`` expression selects the ``large`` mark (``-m large``, ``-m "large or not large"``):
+    only then are the large models' cases made at all (building them costs time, even deselected)."""
+    expression = config.getoption("markexpr", "") or ""
+    if not expression:
+        return False
+    from _pytest.mark.expression import Expression  # pytest's own parser of -m, so the answer is pytest's
+
+    try:
+        return bool(Expression.compile(expression).evaluate(lambda name, **_: name == "large"))
+    except Exception:  # an expression pytest itself refuses is reported by pytest
+        return False
+
+
 def _session(config: pytest.Config) -> Any:
     return config.stash[SESSION_KEY]
 
@@ -249,8 +265,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             f"{metafunc.definition.nodeid}: a test taking `{CASE_ARG}` needs @pytest.mark.{SUITE_MARK}(name)"
         )
     cases = _session(metafunc.config).cases(marker.args[0])
+    from harness.case import is_large
+
     params = [
-        pytest.param(c, id=c.id, marks=[pytest.mark.skip(reason=c.skip_reason)] if c.skip_reason else [])
+        pytest.param(c, id=c.id, marks=([pytest.mark.skip(reason=c.skip_reason)] if c.skip_reason else [])
+                     + ([pytest.mark.large] if is_large(c.model) else []))
         for c in cases
     ]
     metafunc.parametrize(CASE_ARG, params)

@@ -14,7 +14,7 @@ import torch
 from harness import baselines, env
 from harness.accept import accepted
 from harness.cache import Cache
-from harness.case import Case, chosen_presets, generate_cases, not_applicable, summarize_reasons
+from harness.case import Case, chosen_presets, generate_cases, is_large, not_applicable, summarize_reasons
 from harness.context import Context, StudyStorage
 from harness.errors import ModelError, OptbenchError, one_line
 from harness.gate import (
@@ -67,6 +67,7 @@ class Options:
     accept_known: tuple[str, ...] = ()
     seed_offset: int = 0  # added to every training seed (Context.seed_offset)
     count: bool = False  # count each case's work under Valgrind and gate it (harness.work)
+    large: bool = False  # models tagged "large" join a run that names no models (pytest -m large)
     # Where Optuna studies live (--optbench-optuna-storage); the default keeps them in memory.
     study_storage: StudyStorage = dataclasses.field(default_factory=StudyStorage)
 
@@ -160,8 +161,8 @@ class OptbenchSession:
     def cases(self, suite: str) -> list[Case]:
         """The suite's cases; what does not apply to a model is kept, per model, for the run's header."""
         o = self.options
-        cases = generate_cases(suite, o.models, o.configs, o.backends, traits=self.traits)
-        self.not_applicable[suite] = not_applicable(suite, o.models, o.configs, traits=self.traits)
+        cases = generate_cases(suite, o.models, o.configs, o.backends, traits=self.traits, large=o.large)
+        self.not_applicable[suite] = not_applicable(suite, o.models, o.configs, traits=self.traits, large=o.large)
         self.generated.setdefault(suite, set()).update(c.id for c in cases)
         if not cases:
             self.empty_suites.add(suite)
@@ -208,7 +209,8 @@ class OptbenchSession:
         o = self.options
         rest, _, backend = case_id.rpartition("-")  # model-config-backend; a model's name may hold "-"
         model, _, config = rest.rpartition("-")
-        return ((not o.models or model in o.models) and (not o.configs or config in o.configs or config == "fp32")
+        chosen = model in o.models if o.models else o.large or not is_large(model)
+        return (chosen and (not o.configs or config in o.configs or config == "fp32")
                 and (not o.backends or backend in o.backends))
 
     # -- running ----------------------------------------------------------------------------------------

@@ -53,3 +53,13 @@ def test_bf16_selected_by_name_is_measured_anyway(cpu):
 def test_bf16_runs_where_the_cpu_has_it_or_is_not_x86(cpu, machine, flags):
     cpu(machine, flags)
     assert _by_id(backends=["torch_eager"])["cancer_mlp-bf16-torch_eager"].skip_reason is None
+
+
+def test_a_large_model_joins_only_when_asked_or_named():
+    from harness.case import default_models, generate_cases, is_large
+
+    assert is_large("efficientnet_lite0") and not is_large("digits_cnn") and not is_large("no_such_model")
+    assert "efficientnet_lite0" not in default_models() and "efficientnet_lite0" in default_models(large=True)
+    assert {c.model for c in generate_cases("quantization", backends=["onnxruntime"])} == set(default_models())
+    named = generate_cases("quantization", models=["efficientnet_lite0"], backends=["onnxruntime"])
+    assert named and {c.model for c in named} == {"efficientnet_lite0"}

@@ -175,3 +175,34 @@ class EmbeddingFidelity:
             retention_low=low,
             retention_high=high,
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class TopOneAgreement:
+    """Fidelity of a classifier to its own fp32 reference where no labels exist (a pretrained ImageNet model on
+    photographs outside ImageNet): the share of items whose top-1 class is the reference's, with its Wilson
+    interval; retention is that share (the reference agrees with itself), and the mean logit cosine is kept."""
+
+    name: str = "top1_agreement"
+
+    def evaluate(
+        self, outputs: np.ndarray, reference: np.ndarray, targets: np.ndarray | None, extra: Mapping[str, Any]
+    ) -> QualityStats:
+        out, ref = np.asarray(outputs), np.asarray(reference)
+        same = out.argmax(axis=1) == ref.argmax(axis=1)
+        n, agreed = int(same.size), int(same.sum())
+        low, high = wilson_interval(agreed, n)
+        share = agreed / n
+        cos = cosine_rows(out, ref)
+        return QualityStats(
+            metric=self.name,
+            value=share,
+            ci_low=low,
+            ci_high=high,
+            n=n,
+            retention=share,
+            agreement=share,
+            extra={"logit_cosine_mean": float(cos.mean()), "logit_cosine_min": float(cos.min())},
+            retention_low=low,
+            retention_high=high,
+        )

@@ -68,3 +68,17 @@ def test_cosine_rows_is_scale_invariant(rows, dim):
     a = rng.normal(size=(rows, dim))
     assert np.allclose(cosine_rows(a, 3.0 * a), 1.0)
     assert np.allclose(cosine_rows(a, -a), -1.0)
+
+
+def test_top1_agreement_counts_matching_argmax_without_labels():
+    from harness.metrics.quality import TopOneAgreement
+
+    ref = np.eye(4)[[0, 1, 2, 3, 0, 1, 2, 3, 0, 1]] * 5.0
+    out = ref.copy()
+    out[[2, 7]] = np.eye(4)[[3, 0]] * 5.0  # two items now pick another class
+    stats_ = TopOneAgreement().evaluate(out, ref, None, {})
+    assert stats_.value == pytest.approx(0.8) and stats_.retention == pytest.approx(0.8) and stats_.n == 10
+    assert stats_.ci_low < 0.8 < stats_.ci_high
+    assert stats_.extra["logit_cosine_min"] == pytest.approx(0.0)
+    assert stats_.extra["logit_cosine_mean"] == pytest.approx(0.8)
+    assert TopOneAgreement().evaluate(ref, ref, None, {}).value == 1.0
