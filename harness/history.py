@@ -159,8 +159,71 @@ def count_rows(url: str) -> tuple[int, int]:
     engine = engine_for(url)
     try:
         with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("optbench_runs"):
+                return 0, 0
             n_runs = conn.execute(sa.select(sa.func.count()).select_from(runs)).scalar_one()
             n_cases = conn.execute(sa.select(sa.func.count()).select_from(cases)).scalar_one()
             return int(n_runs), int(n_cases)
+    except sa.exc.SQLAlchemyError as exc:
+        raise HistoryError(f"history database {_label(url)}: cannot read: "
+                           f"{one_line(getattr(exc, 'orig', None) or exc)}") from None
     finally:
         engine.dispose()
+
+
+def prune(url: str, keep_runs: int) -> tuple[int, int]:
+    """Delete all but the newest ``keep_runs`` runs (by id: append order) and their case rows, in one transaction;
+    returns (runs, case rows) deleted. A SQLite file is compacted afterwards (VACUUM), so it really shrinks."""
+    if keep_runs < 1:
+        raise HistoryError(f"keep_runs must be at least 1, got {keep_runs}; to drop a whole history, delete the "
+                           "database")
+    engine = engine_for(url)
+    try:
+        with engine.begin() as conn:
+            if not sa.inspect(conn).has_table("optbench_runs"):
+                return 0, 0
+            kept = sa.select(runs.c.id).order_by(runs.c.id.desc()).limit(keep_runs).subquery()
+            n_cases = conn.execute(cases.delete().where(cases.c.run_id.not_in(sa.select(kept.c.id)))).rowcount
+            n_runs = conn.execute(runs.delete().where(runs.c.id.not_in(sa.select(kept.c.id)))).rowcount
+        if n_runs and engine.dialect.name == "sqlite":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM")
+    except sa.exc.SQLAlchemyError as exc:
+        raise HistoryError(f"history database {_label(url)}: cannot prune: "
+                           f"{one_line(getattr(exc, 'orig', None) or exc)}") from None
+    finally:
+        engine.dispose()
+    logger.info("pruned %d run(s) from history %s, keeping the newest %d", n_runs, _label(url), keep_runs)
+    return int(n_runs), int(n_cases)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m harness.history prune --keep-runs N [--url URL]``: keep the newest N runs of a history."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m harness.history", description="Look at or prune a run history.")
+    parser.add_argument("command", choices=("prune", "count"),
+                        help="prune: keep only the newest --keep-runs runs; count: runs and case rows held")
+    parser.add_argument("--url", default=default_url(Path("results")),
+                        help="SQLAlchemy URL of the history (default: sqlite:///results/history.sqlite)")
+    parser.add_argument("--keep-runs", type=int, metavar="N", default=None, help="with prune: runs to keep (>= 1)")
+    args = parser.parse_args(argv)
+    if args.command == "prune" and args.keep_runs is None:
+        parser.error("prune needs --keep-runs N (the newest N runs are kept)")
+    try:
+        if args.command == "prune":
+            n_runs, n_cases = prune(args.url, args.keep_runs)
+            print(f"{_label(args.url)}: deleted {n_runs} run(s) and {n_cases} case row(s); "
+                  f"kept the newest {args.keep_runs} run(s)")
+        else:
+            n_runs, n_cases = count_rows(args.url)
+            print(f"{_label(args.url)}: {n_runs} run(s), {n_cases} case row(s)")
+    except OptbenchError as exc:
+        print(f"optbench history: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -91,6 +91,9 @@ def _cpus_available() -> int:
 # One intra-op thread by default: on a shared 2-core runner, two threads made the same speedup move by a median
 # of 4.5 % (worst 64 %) between back-to-back runs, one thread by 1.3 % (worst 22 %) — a gate needs the latter.
 DEFAULT_THREADS = 1
+# Run records kept in the results dir: enough for `python -m harness.accept` over several runs and a look back; the
+# history keeps every run's figures for the trends.
+DEFAULT_KEEP_RUNS = 10
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -145,6 +148,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--optbench-history", metavar="URL", type=_history_url, default=None,
         help="SQLAlchemy URL of the run history each run is appended to, e.g. postgresql+psycopg://user@host/db "
              "for a shared one, or off (default: sqlite:///<results dir>/history.sqlite)")
+    add("--optbench-keep-runs", metavar="N", type=_non_negative_int, default=DEFAULT_KEEP_RUNS,
+        help="after writing this run's record, delete all but the newest N run records (run-*.json and their "
+             f".samples.npz) in the results dir; 0 keeps all (default: {DEFAULT_KEEP_RUNS})")
+    add("--optbench-history-keep-runs", metavar="N", type=_non_negative_int, default=0,
+        help="after appending this run to the history, delete all but its newest N runs; 0 keeps all (default: 0; "
+             "`python -m harness.history prune --keep-runs N` does it as a command)")
     # Optuna studies (harness.search): in memory unless a storage is named, shared by every worker that names it.
     add("--optbench-optuna-storage", metavar="URL", default=None,
         help="Optuna RDB storage for studies, e.g. sqlite:///studies.db or postgresql+psycopg://user@host/db; "
@@ -213,6 +222,7 @@ def pytest_configure(config: pytest.Config) -> None:
         accept_known=tuple(config.getoption("optbench_accept_known")),
         seed_offset=config.getoption("optbench_seed_offset"),
         count=config.getoption("optbench_count"),
+        keep_runs=config.getoption("optbench_keep_runs"),
         large=_selects_large(config),
         study_storage=_study_storage(config),
     )
@@ -357,6 +367,8 @@ def _write_reports(config: pytest.Config, sess: Any) -> list[str]:
     if url != "off":
         try:
             history.append(url, sess.result, str(sess.run_file or ""))
+            if keep := config.getoption("optbench_history_keep_runs"):
+                history.prune(url, keep)
             rows = history.recent(url)
         except OptbenchError as exc:
             errors.append(f"{exc} (the run record {sess.run_file} is written)")
@@ -384,6 +396,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             terminalreporter.write_line(line)
     if sess.run_file is not None:
         terminalreporter.write_line(f"run record: {sess.run_file}")
+    if getattr(sess, "pruned", None):
+        terminalreporter.write_line(f"deleted {len(sess.pruned)} old run file(s) in {sess.options.results_dir}, "
+                                    f"keeping the newest {sess.options.keep_runs} record(s) (--optbench-keep-runs)")
     if getattr(sess, "report_file", None) is not None:
         terminalreporter.write_line(f"report: {sess.report_file}")
     if sess.finish_error:

@@ -16,7 +16,10 @@ from typing import Any
 
 from harness.errors import OptbenchError
 
-RUN_SCHEMA_VERSION = 1
+# 2: long numeric lists (raw samples, curves) live in run-<stamp>.samples.npz beside the record (harness.run_samples);
+# 1: everything inline, still read.
+RUN_SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 STATUSES = ("pass", "inconclusive", "fail", "known", "new", "error", "skipped")
 
 
@@ -70,12 +73,15 @@ class RunResult:
     # What the run said beside its cases: per suite and model what did not apply and why, suites with no case,
     # stale baseline entries, findings accepted by --optbench-accept-known.
     notes: tuple[str, ...] = ()
+    # A run merged from CI shards (harness.merge): per shard its record, times, commit, machine and case count.
+    shards: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON record (NaN/Inf as null)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "source"}
         out["cases"] = list(self.cases)
         out["notes"] = list(self.notes)
+        out["shards"] = list(self.shards)
         return clean(out)
 
     @classmethod
@@ -85,9 +91,9 @@ class RunResult:
         if not isinstance(data, dict):
             raise RunRecordError(f"{where}: not a run record (expected a JSON object, got {type(data).__name__})")
         version = data.get("schema_version")
-        if version != RUN_SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             raise RunRecordError(f"{where}: unknown run record schema_version {version!r}; "
-                                 f"this optbench reads version {RUN_SCHEMA_VERSION}")
+                                 f"this optbench reads versions {', '.join(map(str, READABLE_VERSIONS))}")
         missing = [f for f in ("started", "finished", "duration_s", "environment", "cases") if f not in data]
         if missing:
             raise RunRecordError(f"{where}: not a complete run record, missing {', '.join(missing)}")
@@ -97,11 +103,17 @@ class RunResult:
         return cls(started=data["started"], finished=data["finished"], duration_s=float(data["duration_s"] or 0.0),
                    environment=data["environment"] or {}, options=data.get("options") or {},
                    baselines=data.get("baselines") or {}, cases=tuple(cases), commit=data.get("commit"),
-                   schema_version=version, source=source, notes=tuple(str(n) for n in data.get("notes") or ()))
+                   schema_version=RUN_SCHEMA_VERSION, source=source,
+                   notes=tuple(str(n) for n in data.get("notes") or ()),
+                   shards=tuple(s for s in data.get("shards") or () if isinstance(s, dict)))
 
     @classmethod
-    def load(cls, path: Path) -> RunResult:
-        """Read ``results/run-*.json``; a truncated or foreign file raises RunRecordError naming it."""
+    def load(cls, path: Path, samples: bool = True) -> RunResult:
+        """Read ``results/run-*.json`` (and, with ``samples``, its ``.samples.npz``: the raw samples and report tables
+        back in place; without, each stored list reads as empty, each stored table as {}, and the figures are there).
+        A truncated or foreign file, or a missing or mismatched samples file, raises RunRecordError naming it."""
+        from harness import run_samples
+
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -109,6 +121,23 @@ class RunResult:
             raise RunRecordError(f"{path}: cannot read the run record ({exc.strerror or exc})") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RunRecordError(f"{path}: not valid JSON (truncated or corrupt run record?): {exc}") from None
+        stored = data.get("samples") if isinstance(data, dict) else None
+        if isinstance(stored, dict):
+            if samples:
+                try:
+                    arrays = run_samples.read(path.parent / str(stored.get("file")), stored.get("sha256"), path)
+                except run_samples.SamplesError as exc:
+                    raise RunRecordError(str(exc)) from None
+
+                def lookup(key: str) -> Any:
+                    if key not in arrays:
+                        raise RunRecordError(f"{path}: its samples file has no array {key!r}; expected the "
+                                             ".samples.npz written with this record")
+                    return arrays[key]
+
+                data = run_samples.attach({k: v for k, v in data.items() if k != "samples"}, lookup)
+            else:
+                data = run_samples.without_samples({k: v for k, v in data.items() if k != "samples"})
         return cls.from_dict(data, str(path))
 
     # -- views the reports share ----------------------------------------------------------------------------

@@ -67,6 +67,7 @@ class Options:
     accept_known: tuple[str, ...] = ()
     seed_offset: int = 0  # added to every training seed (Context.seed_offset)
     count: bool = False  # count each case's work under Valgrind and gate it (harness.work)
+    keep_runs: int = 0  # run records kept in results_dir after this run's is written (0: all; --optbench-keep-runs)
     large: bool = False  # models tagged "large" join a run that names no models (pytest -m large)
     # Where Optuna studies live (--optbench-optuna-storage); the default keeps them in memory.
     study_storage: StudyStorage = dataclasses.field(default_factory=StudyStorage)
@@ -128,6 +129,7 @@ class OptbenchSession:
         self.machine_class = env.machine_class(self.environment)
         self.baseline_changes: list[str] = []  # old -> new per case and figure, printed when baselines are updated
         self.run_file: Path | None = None
+        self.pruned: list[Path] = []  # old run files deleted after this run's record was written
         self.result: RunResult | None = None
         self.report_file: Path | None = None
         self.finish_error = ""
@@ -476,6 +478,7 @@ class OptbenchSession:
             return None
         result = self.build_result(commit=commit)
         self.run_file = json_report.write_run(result, self.options.results_dir)
+        self.pruned = json_report.prune_runs(self.options.results_dir, self.options.keep_runs)
         self.result = dataclasses.replace(result, source=str(self.run_file))
         if self.options.update_baselines:
             self._write_baselines()

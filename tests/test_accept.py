@@ -110,7 +110,7 @@ def test_command_line_reports_a_bad_record_in_one_line(tmp_path, capsys):
     old = tmp_path / "run-old.json"
     old.write_text('{"schema_version": 99, "cases": []}')
     assert accept.main([str(old), "--baseline-dir", str(tmp_path)]) == 2
-    assert f"{old}: unknown run record schema_version 99; this optbench reads version 1" in capsys.readouterr().err
+    assert f"{old}: unknown run record schema_version 99; this optbench reads versions 1, 2" in capsys.readouterr().err
 
 
 def test_keep_wider_spread_never_forgets_the_noise_the_class_showed_before(tmp_path):
@@ -176,3 +176,4 @@ def test_the_spread_across_weights_is_recorded_and_kept_by_later_acceptance(tmp_
     accept.accept([_run(tmp_path, "later", [_case("m-int8-ort", 0.6)])], base_dir, show=lambda _: None)
     assert baselines.load(path).for_environment(ENV).cases["m-int8-ort"].spread["quality.value"] == pytest.approx(
         0.0404, abs=1e-4)  # one machine's runs cannot re-measure it: kept
+

@@ -81,3 +81,33 @@ def test_two_concurrent_runs_append_to_sqlite_without_losing_a_row(tmp_path):
     url = history.default_url(tmp_path)
     _concurrent_appends(url)
     assert history.count_rows(url) == (10, 10 * len(_result().cases))
+
+
+def test_pruning_keeps_the_newest_runs_and_their_cases_and_shrinks_the_file(tmp_path):
+    url = history.default_url(tmp_path)
+    ids = [history.append(url, _result(f"c{i}", f"2026-11-28T{10 + i}:00:00Z")) for i in range(5)]
+    n_cases = len(_result().cases)
+    size = (tmp_path / "history.sqlite").stat().st_size
+    assert history.prune(url, 2) == (3, 3 * n_cases)
+    assert history.count_rows(url) == (2, 2 * n_cases)
+    assert sorted({r["run"] for r in history.recent(url)}) == ids[-2:]
+    assert (tmp_path / "history.sqlite").stat().st_size < size  # VACUUMed
+    assert history.prune(url, 2) == (0, 0)
+    with pytest.raises(history.HistoryError, match="keep_runs must be at least 1, got 0"):
+        history.prune(url, 0)
+
+
+def test_the_history_command_counts_and_prunes(tmp_path, capsys):
+    url = history.default_url(tmp_path)
+    assert history.main(["count", "--url", url]) == 0
+    assert capsys.readouterr().out.endswith(": 0 run(s), 0 case row(s)\n")
+    for i in range(3):
+        history.append(url, _result(f"c{i}"))
+    assert history.main(["prune", "--keep-runs", "1", "--url", url]) == 0
+    assert "deleted 2 run(s)" in capsys.readouterr().out and history.count_rows(url)[0] == 1
+    assert history.main(["prune", "--keep-runs", "0", "--url", url]) == 2
+    assert capsys.readouterr().err == ("optbench history: keep_runs must be at least 1, got 0; to drop a whole "
+                                       "history, delete the database\n")
+    with pytest.raises(SystemExit):
+        history.main(["prune", "--url", url])
+    assert "prune needs --keep-runs N" in capsys.readouterr().err

@@ -8,10 +8,12 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
 from harness.gate import Tolerances
+from harness.result import RunResult
 from tests import plugin_toys
 
 SUITE = """
@@ -169,7 +171,9 @@ def test_update_then_gate_twice_passes_and_writes_run_record(toy, pytester):
                         "toy_mlp-harsh-torch_eager": "known"}
     gentle = next(c for c in run["cases"] if c["config"] == "gentle")["record"]
     assert gentle["latency"]["rounds"] >= 3 and gentle["speedup"] > 0
-    assert len(gentle["latency"]["samples_s"]) == gentle["latency"]["rounds"]  # raw samples kept in the record
+    assert gentle["paired"]["candidate_s"] == {"$samples": ANY}  # raw samples kept beside the record, read back:
+    gentle = next(c for c in RunResult.load(runs[-1]).cases if c["config"] == "gentle")["record"]
+    assert len(gentle["latency"]["samples_s"]) == gentle["latency"]["rounds"]
     assert len(gentle["paired"]["candidate_s"]) == gentle["paired"]["rounds"] >= 10
     assert gentle["metrics"]["latency.normalized"] > 0 and gentle["metrics"]["probe.p50_s"] > 0
     accepted = class_cases(json.loads(baseline_file(pytester).read_text()))["toy_mlp-gentle-torch_eager"]
@@ -520,3 +524,16 @@ def test_without_valgrind_the_header_says_work_is_not_counted_and_the_run_goes_o
                  "--optbench-count", "--optbench-allow-new")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*work: not counted: valgrind is not on PATH*"])
+
+
+def test_only_the_newest_run_records_are_kept(toy, pytester):
+    args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-allow-new", "-k", "gentle")
+    toy(*args).assert_outcomes(passed=1)
+    toy(*args).assert_outcomes(passed=1)
+    result = toy(*args, "--optbench-keep-runs=1")
+    result.stdout.fnmatch_lines(["deleted 4 old run file(s) in *, keeping the newest 1 record(s) "
+                                 "(--optbench-keep-runs)"])
+    (record,) = (pytester.path / "results").glob("run-*.json")
+    assert [p.name for p in (pytester.path / "results").glob("run-*.samples.npz")] == [
+        record.name.replace(".json", ".samples.npz")]
+    assert toy(*args, "--optbench-keep-runs=-1").ret == pytest.ExitCode.USAGE_ERROR

@@ -31,7 +31,7 @@ def test_load_rejects_a_truncated_record_naming_the_file(tmp_path):
 def test_load_rejects_unknown_schema_version_naming_the_file(tmp_path):
     path = records.write(tmp_path, records.run() | {"schema_version": 99})
     with pytest.raises(RunRecordError, match=rf"^{path}: unknown run record schema_version 99; this optbench "
-                                             rf"reads version {RUN_SCHEMA_VERSION}"):
+                                             r"reads versions 1, 2$"):
         RunResult.load(path)
 
 
@@ -61,3 +61,50 @@ def test_counts_and_failed_checks_list_every_failure_and_error():
     assert (failed[0]["metric"], failed[0]["expected"], failed[0]["current"], failed[0]["tolerance"]) == (
         "speedup", 1.8, 1.1, 0.35)
     assert failed[2]["message"] == "digits_cnn-int8-broken: ExportError: no"
+
+
+def test_a_written_record_reads_back_equal_with_its_samples_and_without_them(tmp_path):
+    """Training arms with grad_norm curves (500 steps) leave for the .samples.npz; read with samples they are back
+    in place, read without they are empty and every figure is still there."""
+    from harness.report import json_report
+
+    result = RunResult.from_dict(records.run())
+    path = json_report.write_run(result, tmp_path)
+    assert (tmp_path / path.name.replace(".json", ".samples.npz")).exists()
+    assert '"training":{"$json":' in path.read_text() and '"grad_norm":[' not in path.read_text()
+    assert RunResult.load(path).to_dict() == result.to_dict()
+    figures_only = RunResult.load(path, samples=False)
+    trained = [i for i, c in enumerate(result.cases) if (c["record"] or {}).get("training")]
+    assert trained and all(figures_only.cases[i]["record"]["training"] == {} for i in trained)
+    assert [c["record"] and c["record"]["metrics"] for c in figures_only.cases] == \
+        [c["record"] and c["record"]["metrics"] for c in result.cases]
+
+
+def test_an_old_record_with_samples_inline_still_loads(tmp_path):
+    """Schema version 1 (every sample inline, indented) as results/ holds from before."""
+    data = records.run() | {"schema_version": 1}
+    data["cases"][0]["record"]["latency"] = {"samples_s": [0.001] * 300, "rounds": 300}
+    path = tmp_path / "run-20261128-190000.json"
+    path.write_text(json.dumps(data, indent=2))
+    loaded = RunResult.load(path)
+    assert loaded.cases[0]["record"]["latency"]["samples_s"] == [0.001] * 300
+    assert loaded.to_dict()["schema_version"] == RUN_SCHEMA_VERSION == 2
+
+
+def test_a_record_whose_samples_file_is_gone_or_replaced_fails_in_one_line(tmp_path):
+    import numpy as np
+
+    from harness import run_samples
+    from harness.report import json_report
+
+    first = json_report.write_run(RunResult.from_dict(records.run()), tmp_path)
+    second = json_report.write_run(RunResult.from_dict(records.run(commit="def456")), tmp_path)
+    npz = [tmp_path / p.name.replace(".json", ".samples.npz") for p in (first, second)]
+    npz[0].write_bytes(run_samples.encode({"s0": np.zeros(20)}))  # another run's samples
+    with pytest.raises(RunRecordError, match=rf"^{first}: the samples file {npz[0]} is not the one written") as info:
+        RunResult.load(first)
+    assert "\n" not in str(info.value)
+    npz[1].unlink()
+    with pytest.raises(RunRecordError, match=rf"^{second}: its samples file {npz[1]} is missing"):
+        RunResult.load(second)
+    assert RunResult.load(second, samples=False).commit == "def456"  # the figures alone still read
