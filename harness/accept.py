@@ -15,6 +15,9 @@ The runs must come from one machine class (ISA features, cores, threads, GPU, li
 case's identity (same reference weights and machine choices); anything else is refused with the file and case
 named, and the baseline file is left as it was. Only the runs' class is replaced; cases the runs do not hold
 keep their old entry, as with ``--optbench-update-baselines``.
+
+Records of a run split across CI machines are merged first with ``--merge`` (every record given is a shard of one
+run; see docs/ci.md), or accepted as the merged records ``python -m harness.report --merge`` writes.
 """
 
 from __future__ import annotations
@@ -41,8 +44,12 @@ class AcceptError(OptbenchError):
 
 
 def _load_run(path: Path) -> dict[str, Any]:
-    """The parts of a run record accepting reads; an unreadable or foreign record raises RunRecordError naming it."""
-    run = RunResult.load(path)
+    """The parts of a run record accepting reads; an unreadable or foreign record raises RunRecordError naming it.
+    Accepting reads figures, never raw samples: the samples file is not opened."""
+    return _parts(RunResult.load(path, samples=False))
+
+
+def _parts(run: RunResult) -> dict[str, Any]:
     stale = {suite: set(info.get("stale") or ()) for suite, info in run.baselines.items()}
     return {"environment": run.environment, "cases": list(run.cases), "stale": stale}
 
@@ -137,14 +144,27 @@ def widened(old: baselines.BaselineFile | None, environment: dict[str, Any],
     return out
 
 
+def load_runs(run_paths: list[Path], merge_shards: bool = False, allow_mixed: bool = False,
+              ) -> dict[Path, dict[str, Any]]:
+    """Each record's parts by path; with ``merge_shards``, the records are shards of one run and become one (refused
+    across commits or machine classes unless ``allow_mixed``)."""
+    if not merge_shards:
+        return {path: _load_run(path) for path in run_paths}
+    from harness.merge import merge
+
+    merged = merge([RunResult.load(p, samples=False) for p in run_paths], allow_mixed=allow_mixed)
+    return {Path(f"{len(run_paths)} merged shard records ({run_paths[0]}, ...)"): _parts(merged)}
+
+
 def accept(run_paths: list[Path], baseline_dir: Path, *, dry_run: bool = False,
            show: Any = print, accept_known: tuple[str, ...] = (), keep_wider_spread: bool = False,
-           suites: tuple[str, ...] = ()) -> list[Path]:
+           suites: tuple[str, ...] = (), merge_shards: bool = False, allow_mixed: bool = False) -> list[Path]:
     """Merge the median of ``run_paths`` into each suite's baseline in ``baseline_dir``, after showing the change
-    (``show`` gets each line); returns the files written (none with ``dry_run``)."""
+    (``show`` gets each line); returns the files written (none with ``dry_run``). With ``merge_shards`` the records
+    are the shards of one run."""
     if len(run_paths) < 1:
         raise AcceptError("give at least one run record (results/run-*.json)")
-    runs = {path: _load_run(path) for path in run_paths}
+    runs = load_runs(run_paths, merge_shards, allow_mixed)
     runs = {path: {**run, "cases": [c for c in run["cases"] if not suites or c.get("suite") in suites]}
             for path, run in runs.items()}
     environment, by_suite = entries_from_runs(runs, accept_known)
@@ -232,7 +252,14 @@ def main(argv: list[str] | None = None) -> int:
                              "machine's weights")
     parser.add_argument("--suites", metavar="NAMES", default="",
                         help="comma-separated suites to accept (default: every suite the runs hold)")
+    parser.add_argument("--merge", action="store_true",
+                        help="the records are the shards of one run (CI machines, pytest --splits N --group i): "
+                             "merge them into one run first; refused across commits or machine classes")
+    parser.add_argument("--allow-mixed", action="store_true",
+                        help="with --merge: merge shard records of different commits or machine classes")
     args = parser.parse_args(argv)
+    if args.allow_mixed and not args.merge:
+        parser.error("--allow-mixed qualifies --merge: give --merge too")
     try:
         suites = tuple(s.strip() for s in args.suites.split(",") if s.strip())
         if args.weights_spread:
@@ -240,12 +267,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote the spread across weights into {path}")
             return 0
         written = accept(args.runs, args.baseline_dir, dry_run=args.dry_run, accept_known=tuple(args.accept_known),
-                         keep_wider_spread=args.keep_wider_spread, suites=suites)
+                         keep_wider_spread=args.keep_wider_spread, suites=suites, merge_shards=args.merge,
+                         allow_mixed=args.allow_mixed)
     except OptbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    runs = f"{len(args.runs)} shard record(s) merged into one run" if args.merge else f"{len(args.runs)} run(s)"
     for path in written:
-        print(f"wrote {path} from the median of {len(args.runs)} run(s)")
+        print(f"wrote {path} from the median of {runs}")
     return 0
 
 

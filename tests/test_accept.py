@@ -177,3 +177,21 @@ def test_the_spread_across_weights_is_recorded_and_kept_by_later_acceptance(tmp_
     assert baselines.load(path).for_environment(ENV).cases["m-int8-ort"].spread["quality.value"] == pytest.approx(
         0.0404, abs=1e-4)  # one machine's runs cannot re-measure it: kept
 
+
+def test_shard_records_of_one_run_are_accepted_merged_and_refused_across_commits(tmp_path, capsys):
+    base_dir = tmp_path / "baselines"
+    one = _run(tmp_path, "s1", [_case("m-int8-ort", 1.5)])
+    two = _run(tmp_path, "s2", [_case("m-int8-torch", 2.5)])
+    assert accept.main([str(one), str(two), "--merge", "--baseline-dir", str(base_dir)]) == 0
+    assert "from the median of 2 shard record(s) merged into one run" in capsys.readouterr().out
+    cases = json.loads(baselines.baseline_path(base_dir, "quantization").read_text())["classes"]
+    (cls,) = cases.values()
+    assert {k: v["metrics"]["speedup"] for k, v in cls["cases"].items()} == {"m-int8-ort": 1.5, "m-int8-torch": 2.5}
+    assert all(v["runs"] == 1 for v in cls["cases"].values())
+    other = json.loads(two.read_text()) | {"commit": "def456"}
+    two.write_text(json.dumps(other))
+    assert accept.main([str(one), str(two), "--merge", "--baseline-dir", str(base_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {two}: commit def456 differs from {one}'s unknown; merge shards of one commit, or pass "
+                   "--allow-mixed\n")
+    assert accept.main([str(one), str(two), "--merge", "--allow-mixed", "--baseline-dir", str(base_dir)]) == 0

@@ -526,6 +526,38 @@ def test_without_valgrind_the_header_says_work_is_not_counted_and_the_run_goes_o
     result.stdout.fnmatch_lines(["*work: not counted: valgrind is not on PATH*"])
 
 
+def test_shards_of_a_run_merge_into_the_cases_of_the_unsharded_run(toy, pytester, tmp_path):
+    """pytest-split's shards (by recorded durations, one without the fp32 case its variant is timed beside) each write
+    a record; merged, they hold exactly the unsharded run's cases."""
+    from harness.report.__main__ import main as report_main
+
+    args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager,onnxruntime", "--optbench-allow-new")
+    toy(*args, f"--optbench-results-dir={tmp_path / 'whole'}")
+    whole = RunResult.load(*sorted((tmp_path / "whole").glob("run-*.json")))
+    ids = sorted((c["suite"], c["case_id"]) for c in whole.cases)
+    assert len(ids) >= 5
+    durations = tmp_path / "durations.json"  # the fp32 cases recorded long: least_duration puts them apart
+    durations.write_text(json.dumps({f"test_suite.py::test_toy[{c['case_id']}]": 5.0 if c["is_reference"] else 1.0
+                                     for c in whole.cases}))
+    shard_records = []
+    for group in (1, 2, 3):
+        result = toy(*args, "--splits=3", f"--group={group}", f"--durations-path={durations}",
+                     "--splitting-algorithm=least_duration", f"--optbench-results-dir={tmp_path / f'shard{group}'}")
+        result.stdout.fnmatch_lines([f"*pytest-split? Running group {group}/3*"])
+        (record,) = (tmp_path / f"shard{group}").glob("run-*.json")
+        shard_records.append(record)
+    sizes = [len(RunResult.load(r).cases) for r in shard_records]
+    assert all(0 < n < len(ids) for n in sizes) and sum(sizes) == len(ids)
+    orphans = [c for r in shard_records for c in RunResult.load(r).cases if not c["is_reference"]
+               and not any(o["is_reference"] and o["backend"] == c["backend"] for o in RunResult.load(r).cases)]
+    assert orphans and all(c["record"]["speedup"] > 0 for c in orphans)  # timed beside an fp32 prepared for it
+    out = tmp_path / "report.html"
+    assert report_main([*map(str, shard_records), "--merge", f"--record-dir={tmp_path / 'merged'}", "-o", str(out),
+                        "--history", "off"]) == 0
+    (merged,) = (tmp_path / "merged").glob("run-*.json")
+    assert sorted((c["suite"], c["case_id"]) for c in RunResult.load(merged).cases) == ids
+
+
 def test_only_the_newest_run_records_are_kept(toy, pytester):
     args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-allow-new", "-k", "gentle")
     toy(*args).assert_outcomes(passed=1)
