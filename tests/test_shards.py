@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,15 @@ def test_an_impossible_split_is_refused():
         shards.balance({"a": 1.0}, 2)
     with pytest.raises(shards.ShardError, match="unknown splitting algorithm 'fastest'; expected one of"):
         shards.balance({"a": 1.0}, 1, "fastest")
+
+
+STORED = Path(__file__).resolve().parents[1] / shards.DEFAULT_DURATIONS
+TARGET = 1.15  # docs/ci.md: the largest of 4 shards within 15 % of the mean, by recorded durations
+
+
+@pytest.mark.skipif(not STORED.exists(), reason=f"no {STORED.name} stored from a full run yet (docs/ci.md)")
+def test_the_stored_durations_split_four_ways_within_the_target():
+    result = shards.balance(shards.load_durations(STORED, "suites/"), 4)
+    print(f"4 shards from {STORED.name}: {', '.join(f'{s:.1f} s' for s in result.shards)}; "
+          f"largest {result.ratio:.3f} x the mean")
+    assert result.ratio <= TARGET
