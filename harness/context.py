@@ -1,8 +1,10 @@
 """Context: everything run-wide that techniques and backends may use besides their inputs, made once per run
 by whoever runs it (the session, a CLI, a test) and passed down — no module holds run state of its own.
 
-It carries the on-disk cache, the thread count, the training seeds' offset, where Optuna studies live, the
-memo stores of what this run already computed, and room for the run's price table and counting environment.
+It carries the on-disk cache, the thread count, the training seeds' offset, where Optuna studies live and the
+memo stores of what this run already computed. The cost analysis's price table is an argument of the analysis
+(harness.analysis.plugin builds it once from the run's options) and the work counter is the session's: neither is
+run state a technique reads.
 """
 
 from __future__ import annotations
@@ -46,8 +48,6 @@ class Context:
     seed_offset: int = 0
     optuna: StudyStorage = dataclasses.field(default_factory=StudyStorage)
     memos: Memos = dataclasses.field(default_factory=Memos)
-    prices: Any = None  # the analysis suites' dated price table, where the run loads one
-    counting: Any = None  # the work counter's environment, where the run counts work
 
     def with_threads(self, threads: int) -> Context:
         """The same run (cache, storage, memos) at another thread count."""

@@ -26,4 +26,4 @@ def test_another_thread_count_is_the_same_run(tmp_path):
 def test_by_default_studies_live_in_memory(tmp_path):
     ctx = Context(Cache(tmp_path))
     assert ctx.optuna == StudyStorage(None, "optbench")
-    assert isinstance(ctx.memos, Memos) and ctx.prices is None and ctx.counting is None
+    assert isinstance(ctx.memos, Memos)

@@ -246,8 +246,10 @@ def test_quality_of_other_reference_weights_is_judged_within_sampling_error(toy,
     path.write_text(json.dumps(data))
     result = toy(*args)
     result.assert_outcomes(**outcomes)
-    verdicts = json.loads(sorted((pytester.path / "results").glob("run-*.json"))[-1].read_text())
-    (case,) = [c for c in verdicts["cases"] if c["case_id"] == "toy_mlp-gentle-torch_eager"]
+    from harness.result import RunResult
+
+    run = RunResult.load(sorted((pytester.path / "results").glob("run-*.json"))[-1])
+    (case,) = [c for c in run.cases if c["case_id"] == "toy_mlp-gentle-torch_eager"]
     (quality,) = [v for v in case["verdicts"] if v["check"] == "quality"]
     assert (quality["tolerance"] > 0.02) is (weights == "other")
 

@@ -31,7 +31,7 @@ def test_load_rejects_a_truncated_record_naming_the_file(tmp_path):
 def test_load_rejects_unknown_schema_version_naming_the_file(tmp_path):
     path = records.write(tmp_path, records.run() | {"schema_version": 99})
     with pytest.raises(RunRecordError, match=rf"^{path}: unknown run record schema_version 99; this optbench "
-                                             r"reads versions 1, 2$"):
+                                             r"reads versions 1, 2, 3$"):
         RunResult.load(path)
 
 
@@ -88,7 +88,7 @@ def test_an_old_record_with_samples_inline_still_loads(tmp_path):
     path.write_text(json.dumps(data, indent=2))
     loaded = RunResult.load(path)
     assert loaded.cases[0]["record"]["latency"]["samples_s"] == [0.001] * 300
-    assert loaded.to_dict()["schema_version"] == RUN_SCHEMA_VERSION == 2
+    assert loaded.to_dict()["schema_version"] == RUN_SCHEMA_VERSION == 3
 
 
 def test_a_record_whose_samples_file_is_gone_or_replaced_fails_in_one_line(tmp_path):
@@ -108,3 +108,41 @@ def test_a_record_whose_samples_file_is_gone_or_replaced_fails_in_one_line(tmp_p
     with pytest.raises(RunRecordError, match=rf"^{second}: its samples file {npz[1]} is missing"):
         RunResult.load(second)
     assert RunResult.load(second, samples=False).commit == "def456"  # the figures alone still read
+
+
+def test_a_stored_case_leaves_out_only_what_expanding_restores():
+    """Schema 3: a verdict without its case's id and its default fields, a record without the proof its metrics
+    repeat; expanding gives the case back exactly, and a proof the metrics do not hold is kept."""
+    from harness.gate import Verdict
+    from harness.result import VERDICT_DEFAULTS, compact_case, expand_case
+
+    defaults = {f.name: f.default for f in dataclasses.fields(Verdict) if f.default is not dataclasses.MISSING}
+    assert defaults == VERDICT_DEFAULTS
+    for case in records.run()["cases"]:
+        # a verdict as the run makes it carries every field (the hand-made test records leave some out)
+        case["verdicts"] = [{"case_id": case["case_id"], **defaults, **v} for v in case.get("verdicts") or []]
+        if case.get("record"):
+            case["record"]["proof"] = {k.removeprefix("proof."): v for k, v in case["record"]["metrics"].items()
+                                       if k.startswith("proof.")}
+        stored = compact_case(case)
+        assert expand_case(stored) == case
+        assert expand_case(case) == case
+        assert all("case_id" not in v and "noisy" not in v for v in stored.get("verdicts") or [])
+        assert len(json.dumps(stored)) < len(json.dumps(case)) or not case.get("verdicts")
+    case = next(c for c in records.run()["cases"] if c.get("record"))
+    case["record"]["proof"] = {"something_else": 1.0}
+    assert compact_case(case)["record"]["proof"] == {"something_else": 1.0}
+
+
+def test_report_declarations_cases_share_are_stored_once(tmp_path):
+    from harness.report.json_report import write_run
+
+    data = records.run()
+    shared = {"section": "training", "figures": [{"key": "training.x", "label": "x", "format": "{:.2f}"}], "plots": []}
+    for case in data["cases"]:
+        case["report"] = shared
+    result = RunResult.from_dict(data)
+    path = write_run(result, tmp_path)
+    stored = json.loads(path.read_text())
+    assert stored["reports"] == [shared] and {c["report"] for c in stored["cases"]} == {0}
+    assert RunResult.load(path).cases == result.cases

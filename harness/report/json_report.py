@@ -15,7 +15,7 @@ from typing import Any
 
 from harness import run_samples
 from harness.cache import atomic_write
-from harness.result import RUN_SCHEMA_VERSION, RunResult
+from harness.result import RUN_SCHEMA_VERSION, RunResult, compact_run
 
 __all__ = ["RUN_SCHEMA_VERSION", "load_run", "prune_runs", "run_records", "write_run"]
 
@@ -48,6 +48,7 @@ def write_run(result: RunResult, directory: Path) -> Path:
         n += 1  # "_" sorts after ".", and the padded count sorts by number: name order stays start order
         path = directory / f"run-{stamp}_{n:03d}.json"
     compact, arrays = run_samples.split(result.to_dict())
+    compact = compact_run(compact)
     if arrays:
         blob = run_samples.encode(arrays)
         sidecar = run_samples.sidecar_path(path)
