@@ -110,7 +110,8 @@ def test_command_line_reports_a_bad_record_in_one_line(tmp_path, capsys):
     old = tmp_path / "run-old.json"
     old.write_text('{"schema_version": 99, "cases": []}')
     assert accept.main([str(old), "--baseline-dir", str(tmp_path)]) == 2
-    assert f"{old}: unknown run record schema_version 99; this optbench reads versions 1, 2, 3" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{old}: unknown run record schema_version 99; this optbench reads versions 1, 2, 3" in err
 
 
 def test_keep_wider_spread_never_forgets_the_noise_the_class_showed_before(tmp_path):
