@@ -6,7 +6,6 @@ The end-to-end test is a user's technique in one file (the repo's ``conftest.py`
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -100,8 +99,10 @@ def test_a_technique_in_one_file_gets_its_suite_from_the_command_then_accepts_an
     gated = _pytest(repo, "suites", f"--optbench-report={repo / 'report.html'}")
     assert gated.returncode == 0, gated.stdout[-3000:] + gated.stderr[-2000:]
     assert "2 passed" in gated.stdout  # the fp32 reference and round_2dp, against the baseline just accepted
-    run = json.loads(sorted((repo / "results").glob("run-*.json"))[-1].read_text())
-    case = next(c for c in run["cases"] if c["config"] == "round_2dp")
+    from harness.result import RunResult
+
+    run = RunResult.load(sorted((repo / "results").glob("run-*.json"))[-1])  # the record as the run made it
+    case = next(c for c in run.cases if c["config"] == "round_2dp")
     assert case["status"] == "pass" and case["report"]["figures"][0]["label"] == "weights changed"
     assert "weights changed " in (repo / "report.html").read_text()  # the generic section's declared figure
 
