@@ -66,7 +66,7 @@ def _docstrings() -> list[str]:
             continue
         try:
             module = importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - a platform-specific module that does not import here adds nothing
+        except Exception:  # a platform-specific module that does not import here adds nothing
             continue
         if module.__doc__:
             texts.append(module.__doc__)
