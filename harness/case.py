@@ -43,6 +43,11 @@ class Case:
     def reference_id(self) -> str:
         return f"{self.model}-{REFERENCE.name}-{self.backend}"
 
+    @property
+    def large(self) -> bool:
+        """Whether the case belongs to the large job (``pytest -m large``): its model or its config is large."""
+        return is_large(self.model) or self.config.is_large()
+
 
 def _emulated(backend: type[Backend], config: TechniqueConfig, selected: Sequence[str] | None) -> str | None:
     """The backend's reason to skip a precision it would only emulate here, unless the config was asked for."""
@@ -62,12 +67,14 @@ def inapplicable(suite: str, spec: ModelSpec, config: TechniqueConfig, traits: T
     return declined(spec, suite, config) or config.not_applicable(spec, traits(spec))
 
 
-def chosen_presets(suite: str, configs: Sequence[str] | None) -> list[TechniqueConfig]:
+def chosen_presets(suite: str, configs: Sequence[str] | None, large: bool = False) -> list[TechniqueConfig]:
+    """The suite's presets a run takes: those ``configs`` names, else every one but the large ones (unless
+    ``large``); never the fp32 reference, which every model gets anyway."""
     suite_presets = presets(suite)
     if configs:
         chosen = [suite_presets.get(name) for name in configs if name in suite_presets]
     else:
-        chosen = [c for _, c in suite_presets.items()]
+        chosen = [c for _, c in suite_presets.items() if large or not c.is_large()]
     return [c for c in chosen if c.name != REFERENCE.name]
 
 
@@ -91,7 +98,8 @@ def not_applicable(suite: str, models: Sequence[str] | None = None, configs: Seq
     out: dict[str, dict[str, str]] = {}
     for model_name in list(models) if models else default_models(large):
         spec = MODELS.get(model_name)
-        reasons = {c.name: r for c in chosen_presets(suite, configs) if (r := inapplicable(suite, spec, c, traits))}
+        chosen = chosen_presets(suite, configs, large)
+        reasons = {c.name: r for c in chosen if (r := inapplicable(suite, spec, c, traits))}
         if reasons:
             out[model_name] = reasons
     return out
@@ -133,13 +141,14 @@ def generate_cases(
     does not apply to a model (a trait it lacks, or the model declines it: :func:`not_applicable` says why) yields
     no case at all; a backend unavailable here yields cases skipped with the backend's reason, and so does a
     precision the backend would only emulate here (bf16 on a CPU without bf16 instructions) unless ``configs``
-    names it. With no ``models`` named, models tagged ``large`` are left out unless ``large``. The fp32 reference
+    names it. With no ``models`` named, models tagged ``large`` are left out unless ``large``; so are presets whose
+    config is large, unless ``configs`` names them. The fp32 reference
     of each (model, backend) comes first, so speedups are side by side; it is kept
     even when ``configs`` filters it out, since every other case needs it, and left out where the suite has no
     case on that backend (training techniques run on torch eager only). ``configs`` names absent from this suite
     select nothing here (they may be another suite's presets).
     """
-    chosen = chosen_presets(suite, configs)
+    chosen = chosen_presets(suite, configs, large)
     model_names = list(models) if models else default_models(large)
     backend_names = list(backends) if backends else BACKENDS.names()
     cases: list[Case] = []

@@ -250,7 +250,7 @@ def _study_storage(config: pytest.Config) -> StudyStorage:
 
 def _selects_large(config: pytest.Config) -> bool:
     """Whether the run's ``-m`` expression selects the ``large`` mark (``-m large``, ``-m "large or not large"``):
-    only then are the large models' cases made at all (building them costs time, even deselected)."""
+    only then are the large models' and large presets' cases made at all (building them costs time, even deselected)."""
     expression = config.getoption("markexpr", "") or ""
     if not expression:
         return False
@@ -275,11 +275,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             f"{metafunc.definition.nodeid}: a test taking `{CASE_ARG}` needs @pytest.mark.{SUITE_MARK}(name)"
         )
     cases = _session(metafunc.config).cases(marker.args[0])
-    from harness.case import is_large
-
     params = [
         pytest.param(c, id=c.id, marks=([pytest.mark.skip(reason=c.skip_reason)] if c.skip_reason else [])
-                     + ([pytest.mark.large] if is_large(c.model) else []))
+                     + ([pytest.mark.large] if c.large else []))
         for c in cases
     ]
     metafunc.parametrize(CASE_ARG, params)

@@ -35,7 +35,7 @@ from harness.measure import CaseRun, ReferenceRunners, Settings, default_timer, 
 from harness.record import Record
 from harness.report import json_report
 from harness.result import RunResult, clean
-from harness.techniques.base import Reference
+from harness.techniques.base import Reference, presets
 from harness.work.baseline import WorkBaseline, work_path
 from harness.work.baseline import load as load_work_baseline
 from harness.work.counter import Counter
@@ -175,7 +175,7 @@ class OptbenchSession:
         and baseline entries no case of this selection makes any more."""
         lines = []
         for suite in sorted(self.not_applicable):
-            total = len(chosen_presets(suite, self.options.configs))
+            total = len(chosen_presets(suite, self.options.configs, self.options.large))
             for model, reasons in sorted(self.not_applicable[suite].items()):
                 lines.append(summarize_reasons(suite, model, reasons, total))
         if self.work_note:
@@ -203,17 +203,19 @@ class OptbenchSession:
             own = baseline.for_environment(self.environment) if baseline is not None else None
             if own is None:
                 continue
-            stale = sorted(cid for cid in own.cases if cid not in ids and self._selected(cid))
+            stale = sorted(cid for cid in own.cases if cid not in ids and self._selected(suite, cid))
             if stale:
                 self.stale[suite] = stale
 
-    def _selected(self, case_id: str) -> bool:
+    def _selected(self, suite: str, case_id: str) -> bool:
         o = self.options
         rest, _, backend = case_id.rpartition("-")  # model-config-backend; a model's name may hold "-"
         model, _, config = rest.rpartition("-")
         chosen = model in o.models if o.models else o.large or not is_large(model)
-        return (chosen and (not o.configs or config in o.configs or config == "fp32")
-                and (not o.backends or backend in o.backends))
+        suite_presets = presets(suite)
+        large_config = config in suite_presets and suite_presets.get(config).is_large()
+        config_chosen = config in o.configs or config == "fp32" if o.configs else o.large or not large_config
+        return chosen and config_chosen and (not o.backends or backend in o.backends)
 
     # -- running ----------------------------------------------------------------------------------------
     def _set_threads(self) -> None:

@@ -63,3 +63,67 @@ def test_a_large_model_joins_only_when_asked_or_named():
     assert {c.model for c in generate_cases("quantization", backends=["onnxruntime"])} == set(default_models())
     named = generate_cases("quantization", models=["efficientnet_lite0"], backends=["onnxruntime"])
     assert named and {c.model for c in named} == {"efficientnet_lite0"}
+
+
+def test_a_large_preset_joins_only_when_asked_or_named(monkeypatch):
+    """A config class with ``large = True`` (fine-tuning a pretrained transformer) makes cases only under -m large
+    or when its preset is named; its cases carry the mark, and so does a chain through it."""
+    import dataclasses
+    from typing import ClassVar
+
+    from harness.case import chosen_presets, not_applicable
+    from harness.techniques import base
+    from harness.techniques.chain import ChainConfig
+    from harness.techniques.pruning import PruningConfig
+    from harness.techniques.quantization import OrtStaticInt8Config, TorchDynamicInt8Config
+
+    @dataclasses.dataclass(frozen=True)
+    class HeavyPruning(PruningConfig):
+        large: ClassVar[bool] = True
+
+    heavy = HeavyPruning(name="heavy_prune")
+    chain = ChainConfig(name="heavy_then_static", steps=(heavy, OrtStaticInt8Config(name="s")))
+    monkeypatch.setitem(base.PRESETS, "toy_large", base.Registry("toy_large preset"))
+    base.register_preset("toy_large", TorchDynamicInt8Config(name="light_int8"))
+    base.register_preset("toy_large", heavy)
+    base.register_preset("toy_large", chain)
+
+    assert [c.name for c in chosen_presets("toy_large", None)] == ["light_int8"]
+    assert [c.name for c in chosen_presets("toy_large", None, large=True)] == ["light_int8", "heavy_prune",
+                                                                                 "heavy_then_static"]
+    assert [c.name for c in chosen_presets("toy_large", ["heavy_prune"])] == ["heavy_prune"]
+    default = generate_cases("toy_large", ["cancer_mlp"], backends=["torch_eager"])
+    assert {c.config.name for c in default} == {"fp32", "light_int8"} and not any(c.large for c in default)
+    every = generate_cases("toy_large", ["cancer_mlp"], backends=["torch_eager", "onnxruntime"], large=True)
+    assert {c.config.name for c in every if c.large} == {"heavy_prune", "heavy_then_static"}
+    assert not_applicable("toy_large", ["cancer_mlp"]) == {}
+
+
+def test_a_large_presets_baseline_entry_is_stale_only_in_a_run_that_takes_large_presets(monkeypatch, tmp_path):
+    """A baseline entry of a large preset, in a run that leaves large presets out, is not called stale."""
+    import dataclasses
+    from typing import ClassVar
+
+    from harness.gate import Tolerances
+    from harness.session import OptbenchSession, Options
+    from harness.techniques import base
+    from harness.techniques.pruning import PruningConfig
+
+    @dataclasses.dataclass(frozen=True)
+    class HeavyPruning(PruningConfig):
+        large: ClassVar[bool] = True
+
+    monkeypatch.setitem(base.PRESETS, "toy_large", base.Registry("toy_large preset"))
+    base.register_preset("toy_large", HeavyPruning(name="heavy_prune"))
+
+    def selected(**kwargs: object) -> bool:
+        options = Options(models=None, configs=None, backends=None, update_baselines=False, allow_new=False,
+                          baseline_dir=tmp_path, results_dir=tmp_path, cache_dir=tmp_path, threads=1,
+                          tolerances=Tolerances(), throughput_time_s=0.1)
+        session = OptbenchSession(dataclasses.replace(options, **kwargs))
+        return session._selected("toy_large", "cancer_mlp-heavy_prune-torch_eager")
+
+    assert not selected()
+    assert selected(large=True)
+    assert selected(configs=("heavy_prune",))
+    assert selected(models=("cancer_mlp",), large=True)

@@ -72,6 +72,10 @@ class AnalysisConfig(TechniqueConfig):
     def precision(self) -> Precision:
         return self.variant.precision
 
+    def is_large(self) -> bool:
+        """An analysis of a large variant is large: it would build that variant."""
+        return self.variant.is_large()
+
     def runs_on(self, backend: str) -> bool:
         native = NATIVE_BACKEND.get(self.output_kind) == backend
         return self.variant.runs_on(backend) and (native or not self.native_only)

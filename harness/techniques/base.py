@@ -52,9 +52,16 @@ class TechniqueConfig(Config):
     report_section: ClassVar[str] = "generic"
     report_figures: ClassVar[tuple[ReportFigure, ...]] = ()
     report_plots: ClassVar[tuple[str, ...]] = ()
+    # A technique too heavy for the main command (fine-tuning a pretrained transformer): its cases are made only
+    # under ``pytest -m large`` or when ``--optbench-configs`` names the preset, and carry the ``large`` mark.
+    large: ClassVar[bool] = False
 
     def validate(self) -> None:
         require_range("min_quality_retention", self.min_quality_retention, 0.0, 1.0)
+
+    def is_large(self) -> bool:
+        """Whether this config's cases belong to the large job (the class's ``large``)."""
+        return self.large
 
     @classmethod
     def report_declaration(cls) -> dict[str, Any]:

@@ -48,6 +48,10 @@ class ChainConfig(TechniqueConfig):
     def runs_on(self, backend: str) -> bool:
         return self.steps[-1].runs_on(backend)
 
+    def is_large(self) -> bool:
+        """A chain with a large step is large."""
+        return any(step.is_large() for step in self.steps)
+
     def not_applicable(self, spec: ModelSpec, traits: Traits) -> str | None:
         return next((r for r in (s.not_applicable(spec, traits) for s in self.steps) if r is not None), None)
 
