@@ -2,11 +2,12 @@
 
 Conditions add real work to the optimized path, the same way in the counted and the timed call: an extra call
 every 20th, 10th or 5th call (+5 %, +10 %, +20 %), and two realistic regressions — an ONNX Runtime session with
-its graph optimisations off, and a static int8 quantizer that leaves the MatMul / Gemm layers in fp32 (models with
-convolutions, whose Conv layers stay int8). Each trial counts every (case, condition) in fresh Valgrind workers,
-uncached, and judges the counts with the work gate against a baseline accepted from ``--calibration`` separate
-counting runs; the timed side judges the same conditions with optbench's speed checks (second look included) and
-pytest-benchmark's ``mean:5%`` / ``median:10%`` rules, as ``python -m harness.gatebench`` does.
+its graph optimisations off, and an int8 quantizer that leaves one MatMul in fp32 (the largest MatMul / Gemm by
+weight, excluded by name: what a slipped node filter does). Each trial counts every (case, condition) in fresh
+Valgrind workers, uncached, and judges the counts with the work gate against a baseline accepted from
+``--calibration`` separate counting runs; the timed side judges the same conditions with optbench's speed checks
+(second look included) and pytest-benchmark's ``mean:5%`` / ``median:10%`` rules, as ``python -m harness.gatebench``
+does.
 """
 
 from __future__ import annotations
@@ -17,27 +18,32 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import onnx
 import torch
 
 from harness import env, gatebench
+from harness.artifact import Artifact, ArtifactKind, Precision
 from harness.backends._ort_common import OrtRunner, onnx_file
 from harness.backends.base import BACKENDS
-from harness.cache import Cache
+from harness.cache import Cache, make_key
 from harness.case import Case, generate_cases
 from harness.count import count_all
 from harness.gate import WORK, Status, Tolerances
 from harness.measure import CaseRun, ReferenceRunners, Settings, reference_outputs
 from harness.metrics.latency import block_size, sample_latency
+from harness.onnx_export import validate_onnx
 from harness.probe import make_probe
+from harness.techniques._ort_quant import optimized_op_counts
 from harness.techniques.base import Context
-from harness.techniques.quantization import OrtStaticInt8Config
+from harness.techniques.quantization import OrtDynamicInt8Config, OrtStaticInt8Config, write_int8
 from harness.work import baseline as work_baseline
 from harness.work.counter import Counter, Job
 from harness.work.figures import WorkFigures
 from harness.work.jobs import job_for
 from model_zoo import MODELS
+from model_zoo.reference import Reference
 from model_zoo.training import load_reference
-from model_zoo.traits import traits_of
 
 DEFAULT_CASES = (
     "cancer_mlp-torch_dynamic_int8-torch_eager",
@@ -65,13 +71,31 @@ def every_kth_twice(fn: Callable[[], object], k: int) -> Callable[[], object]:
     return call
 
 
-def _without_matmul(config: object) -> OrtStaticInt8Config | None:
-    """The static int8 config with MatMul and Gemm left out of quantization (a regression in the quantizer's op
-    list); None where the config quantizes no Conv to keep int8 (the model would be fp32 altogether)."""
-    if not isinstance(config, OrtStaticInt8Config) or not config.op_types or "Conv" not in config.op_types:
+def largest_matmul(model: onnx.ModelProto) -> list[str]:
+    """The name of the MatMul / Gemm node with the largest weight initializer (the first of equals in graph order),
+    as a one-item list for ORT's ``nodes_to_exclude``; empty when the graph has none."""
+    sizes = {init.name: int(np.prod(init.dims)) for init in model.graph.initializer}
+    best: tuple[int, str] | None = None
+    for node in model.graph.node:
+        if node.op_type in ("MatMul", "Gemm") and len(node.input) > 1 and node.input[1] in sizes:
+            size = sizes[node.input[1]]
+            if best is None or size > best[0]:
+                best = (size, node.name)
+    return [best[1]] if best is not None else []
+
+
+def _one_matmul_fp32(case: Case, ref: Reference, ctx: Context, artifact: Artifact) -> Artifact | None:
+    """The case's ORT int8 file quantized again with its largest MatMul / Gemm left in fp32 (cached); None for a
+    case that is no ORT int8 quantization or whose graph has no MatMul / Gemm left to exclude."""
+    if not isinstance(case.config, OrtDynamicInt8Config | OrtStaticInt8Config):
         return None
-    kept = tuple(op for op in config.op_types if op not in ("MatMul", "Gemm"))
-    return dataclasses.replace(config, op_types=kept, name=f"{config.name}_matmul_fp32")
+    key = make_key(artifact.key, "largest MatMul left fp32")
+    path = ctx.cache.get_or_create(ctx.cache.path("gatebench", key, ".onnx"),
+                                   lambda tmp: write_int8(ref, case.config, ctx, tmp, exclude=largest_matmul),
+                                   validate_onnx)
+    if optimized_op_counts(path, 1) == optimized_op_counts(artifact.onnx_path, 1):  # nothing was left out
+        return None
+    return Artifact(ArtifactKind.ONNX_MODEL, Precision.INT8, key=key, onnx_path=path)
 
 
 @dataclasses.dataclass
@@ -106,15 +130,15 @@ def prepare(case_ids: list[str], cache: Cache, calibration_time_s: float, calibr
         example = ref.spec.example_inputs(1)
         if base.kind == "onnx":
             jobs["ORT graph opts off"] = dataclasses.replace(base, graph_optimization="disabled")
-            timed["ORT graph opts off"] = _unoptimized(measuring, case, ref.spec, cache).bind(example)
-        variant = _without_matmul(case.config)
-        if variant is not None and traits_of(ref.spec).conv:
-            other = CaseRun(dataclasses.replace(case, config=variant), ref, settings, ctx)
-            other.prepare(reference_outputs(ref))
+            assert measuring.artifact is not None
+            timed["ORT graph opts off"] = _session(measuring.artifact, case, ref.spec, cache,
+                                                   optimized=False).bind(example)
+        assert measuring.artifact is not None
+        variant = _one_matmul_fp32(case, ref, ctx, measuring.artifact)
+        if variant is not None:
             jobs["MatMul left fp32"] = dataclasses.replace(
-                job_for(f"{case.id}:matmul_fp32", case.backend, other.artifact, ref.spec, cache), calls=CALLS)
-            assert other.runner is not None
-            timed["MatMul left fp32"] = other.runner.bind(example)
+                job_for(f"{case.id}:matmul_fp32", case.backend, variant, ref.spec, cache), calls=CALLS)
+            timed["MatMul left fp32"] = _session(variant, case, ref.spec, cache, optimized=True).bind(example)
         ref_one = refs.get(ref, case.backend, ctx).bind(example)
         fns = (measuring.one, make_probe(), ref_one)
         bench = gatebench.Bench(case_id, fns, block_size(fns, 0.002))
@@ -123,16 +147,18 @@ def prepare(case_ids: list[str], cache: Cache, calibration_time_s: float, calibr
     return out
 
 
-def _unoptimized(measuring: CaseRun, case: Case, spec: Any, cache: Cache) -> OrtRunner:
-    """The case's ONNX model in a session with every graph optimisation off (fusions, constant folding)."""
+def _session(artifact: Artifact, case: Case, spec: Any, cache: Cache, optimized: bool) -> OrtRunner:
+    """An ORT session of ``artifact``'s file, one thread, with ORT's graph optimisations or with none (fusions,
+    constant folding off)."""
     import onnxruntime as ort
 
     from harness.backends._ort_common import session_options
 
     backend = BACKENDS.get(case.backend)(Context(cache, 1))
-    path = onnx_file(measuring.artifact, spec.example_inputs(2), spec.input_names, backend)
+    path = onnx_file(artifact, spec.example_inputs(2), spec.input_names, backend)
     opts = session_options(1)
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    if not optimized:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     return OrtRunner(session, spec.input_names, backend=case.backend, device="cpu", threads=1, size_bytes=0)
 

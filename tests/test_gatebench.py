@@ -60,11 +60,43 @@ def test_added_work_makes_every_kth_call_twice():
     assert len(calls) == 105  # +5 %, as the counted worker's extra_every=20 adds it
 
 
-def test_the_matmul_regression_keeps_conv_int8_and_leaves_matmul_and_gemm_fp32():
-    from harness.gatebench_work import _without_matmul
-    from harness.techniques.quantization import OrtDynamicInt8Config, OrtStaticInt8Config
+def _two_matmuls(path, small=16, large=64):
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
 
-    variant = _without_matmul(OrtStaticInt8Config(name="s"))
-    assert variant is not None and variant.op_types == ("Conv",) and variant.name == "s_matmul_fp32"
-    assert _without_matmul(OrtStaticInt8Config(name="s", op_types=("MatMul",))) is None  # nothing would stay int8
-    assert _without_matmul(OrtDynamicInt8Config(name="d")) is None
+    rng = np.random.default_rng(0)
+    w1 = numpy_helper.from_array(rng.standard_normal((small, large)).astype(np.float32), "w_small")
+    w2 = numpy_helper.from_array(rng.standard_normal((large, large)).astype(np.float32), "w_large")
+    nodes = [helper.make_node("MatMul", ["x", "w_small"], ["h"], name="first"),
+             helper.make_node("MatMul", ["h", "w_large"], ["y"], name="second")]
+    graph = helper.make_graph(nodes, "toy", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, small])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, large])], [w1, w2])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_the_matmul_regression_picks_the_matmul_with_the_largest_weight(tmp_path):
+    import onnx
+
+    from harness.gatebench_work import largest_matmul
+
+    model = onnx.load(str(_two_matmuls(tmp_path / "m.onnx")))
+    assert largest_matmul(model) == ["second"]
+    model.graph.node.pop()
+    model.graph.node.pop()
+    assert largest_matmul(model) == []
+
+
+def test_the_quantizer_leaves_the_excluded_matmul_in_float_and_quantizes_the_rest(tmp_path):
+    from harness.gatebench_work import largest_matmul
+    from harness.onnx_export import count_ops
+    from harness.techniques import _ort_quant
+
+    src = _two_matmuls(tmp_path / "m.onnx")
+    both, one = tmp_path / "both.onnx", tmp_path / "one.onnx"
+    kwargs = {"per_channel": False, "op_types": ("MatMul",), "weight_type": "QInt8", "reduce_range": False}
+    _ort_quant.quantize_dynamic(src, both, **kwargs)
+    _ort_quant.quantize_dynamic(src, one, exclude=largest_matmul, **kwargs)
+    assert count_ops(both).get("MatMulInteger") == 2 and count_ops(both).get("MatMul", 0) == 0
+    assert count_ops(one).get("MatMulInteger") == 1 and count_ops(one).get("MatMul") == 1

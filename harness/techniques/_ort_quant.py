@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,8 +71,18 @@ def saturates_u8s8() -> bool:
     return not {"avx512_vnni", "avx_vnni", "amx_int8"} & set(cpu_flags())
 
 
+# Picks, from the preprocessed graph, the nodes a quantizer leaves in float (ORT's ``nodes_to_exclude``): node names
+# exist only after preprocessing, so the caller passes a rule, not names.
+Exclude = Callable[[onnx.ModelProto], list[str]]
+
+
+def _excluded(pre: Path, exclude: Exclude | None) -> list[str]:
+    return exclude(onnx.load(str(pre))) if exclude is not None else []
+
+
 def quantize_dynamic(
-    src: Path, dst: Path, *, per_channel: bool, op_types: tuple[str, ...], weight_type: str, reduce_range: bool
+    src: Path, dst: Path, *, per_channel: bool, op_types: tuple[str, ...], weight_type: str, reduce_range: bool,
+    exclude: Exclude | None = None,
 ) -> None:
     """Int8 weights, activations quantized at run time (DynamicQuantizeLinear → MatMulInteger/ConvInteger)."""
     from onnxruntime.quantization import QuantType
@@ -83,7 +93,8 @@ def quantize_dynamic(
         preprocess(src, pre)
         with ort_step("quantize_dynamic", src), quiet():
             ort_quantize_dynamic(str(pre), str(dst), op_types_to_quantize=list(op_types), per_channel=per_channel,
-                                 reduce_range=reduce_range, weight_type=QuantType[weight_type])
+                                 reduce_range=reduce_range, weight_type=QuantType[weight_type],
+                                 nodes_to_exclude=_excluded(pre, exclude))
 
 
 class _Reader:
@@ -106,7 +117,7 @@ class _Reader:
 def quantize_static(
     src: Path, dst: Path, calibration: Inputs, input_names: tuple[str, ...], *, calibration_method: str,
     per_channel: bool, quant_format: str, activation_type: str, weight_type: str, op_types: tuple[str, ...] | None,
-    percentile: float, reduce_range: bool,
+    percentile: float, reduce_range: bool, exclude: Exclude | None = None,
 ) -> None:
     """Int8 weights and activations with ranges calibrated on ``calibration`` (training data only)."""
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType
@@ -125,7 +136,7 @@ def quantize_static(
                 op_types_to_quantize=list(op_types) if op_types is not None else None, per_channel=per_channel,
                 reduce_range=reduce_range, activation_type=QuantType[activation_type],
                 weight_type=QuantType[weight_type], calibrate_method=CalibrationMethod[calibration_method],
-                extra_options=extra,
+                nodes_to_exclude=_excluded(pre, exclude), extra_options=extra,
             )
 
 

@@ -192,12 +192,8 @@ def ort_dynamic_int8(reference: Reference, config: OrtDynamicInt8Config, ctx: Co
     fp32 = reference_onnx(reference, ctx)
     reduce_range = config.resolved_reduce_range(config.weight_type)
     key = artifact_key(reference, config, fp32.stem, ort_recipe(), reduce_range)
-    path = ctx.cache.get_or_create(
-        ctx.cache.path("quantized", key, ".onnx"),
-        lambda tmp: _ort_quant.quantize_dynamic(fp32, tmp, per_channel=config.per_channel, op_types=config.op_types,
-                                                weight_type=config.weight_type, reduce_range=reduce_range),
-        validate_onnx,
-    )
+    path = ctx.cache.get_or_create(ctx.cache.path("quantized", key, ".onnx"),
+                                   lambda tmp: write_int8(reference, config, ctx, tmp), validate_onnx)
     proof = {**_ort_quant.int8_proof(path, ctx.threads), "reduce_range": float(reduce_range)}
     return Artifact(ArtifactKind.ONNX_MODEL, Precision.INT8, key=key, onnx_path=path, proof=proof,
                     machine_choices=reduce_range_choice(config, reduce_range))
@@ -245,19 +241,33 @@ def ort_static_int8(reference: Reference, config: OrtStaticInt8Config, ctx: Cont
     reduce_range = config.activation_type == "QUInt8" and config.resolved_reduce_range(config.weight_type)
     key = artifact_key(reference, config, fp32.stem, ort_recipe(), len(calibration[0]), _ort_quant.CALIBRATION_BATCH,
                         reduce_range)
-    path = ctx.cache.get_or_create(
-        ctx.cache.path("quantized", key, ".onnx"),
-        lambda tmp: _ort_quant.quantize_static(
-            fp32, tmp, calibration, reference.spec.input_names, calibration_method=config.calibration_method,
-            per_channel=config.per_channel, quant_format=config.quant_format, activation_type=config.activation_type,
-            weight_type=config.weight_type, op_types=config.op_types, percentile=config.percentile,
-            reduce_range=reduce_range,
-        ),
-        validate_onnx,
-    )
+    path = ctx.cache.get_or_create(ctx.cache.path("quantized", key, ".onnx"),
+                                   lambda tmp: write_int8(reference, config, ctx, tmp), validate_onnx)
     proof = {**_ort_quant.int8_proof(path, ctx.threads), "reduce_range": float(reduce_range)}
     return Artifact(ArtifactKind.ONNX_MODEL, Precision.INT8, key=key, onnx_path=path, proof=proof,
                     machine_choices=reduce_range_choice(config, reduce_range))
+
+
+def write_int8(reference: Reference, config: _OrtInt8Config, ctx: Context, dst: Path,
+               exclude: _ort_quant.Exclude | None = None) -> None:
+    """Write ``config``'s int8 file of ``reference`` to ``dst``, leaving the nodes ``exclude`` picks in float (the
+    gate benchmark's "MatMul left fp32" regression; the techniques exclude nothing)."""
+    fp32 = reference_onnx(reference, ctx)
+    if isinstance(config, OrtDynamicInt8Config):
+        _ort_quant.quantize_dynamic(fp32, dst, per_channel=config.per_channel, op_types=config.op_types,
+                                    weight_type=config.weight_type,
+                                    reduce_range=config.resolved_reduce_range(config.weight_type), exclude=exclude)
+        return
+    if not isinstance(config, OrtStaticInt8Config):
+        raise TypeError(f"write_int8 takes an ORT int8 config, got {type(config).__name__}")
+    _ort_quant.quantize_static(
+        fp32, dst, reference.calibration_inputs(), reference.spec.input_names,
+        calibration_method=config.calibration_method, per_channel=config.per_channel,
+        quant_format=config.quant_format, activation_type=config.activation_type, weight_type=config.weight_type,
+        op_types=config.op_types, percentile=config.percentile,
+        reduce_range=config.activation_type == "QUInt8" and config.resolved_reduce_range(config.weight_type),
+        exclude=exclude,
+    )
 
 
 # --- half precision -------------------------------------------------------------------------------------------------
