@@ -1,0 +1,361 @@
+"""Embedding distillation: a sentence encoder made smaller learns its teacher's sentence embeddings again, by cosine
+loss on a committed text corpus (:mod:`model_zoo.corpus`). This module holds the one fine-tune both smaller
+encoders use — the layer-dropping student here and the head/FFN-pruned encoder of
+:mod:`harness.techniques.transformer_pruning` — run through the harness's own training loop
+(:func:`harness.training.fit`) with a hook that supplies the loss.
+
+The student keeps the teacher's embeddings and every other layer (``layers``), so it starts near its teacher and
+needs only a short fine-tune. It applies by traits — an embedding model reading token ids, tagged ``transformer``,
+whose builder hands out its ``tokenizer()`` — never by a model's name.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from harness import training as training_loop
+from harness.artifact import Artifact, ArtifactKind, weights_digest
+from harness.cache import make_key, source_hash
+from harness.config import require_int, require_range
+from harness.core import Expectation
+from harness.errors import CacheError, ConfigError, TechniqueError
+from harness.techniques.base import Context, ReportFigure, TechniqueConfig, register_preset, register_technique
+from harness.techniques.chain import ChainConfig
+from harness.techniques.quantization import OrtDynamicInt8Config
+from harness.training import Hook, fit, reproducible
+from model_zoo import corpus
+from model_zoo.datasets import Tokenizer
+from model_zoo.reference import Reference
+from model_zoo.spec import InputKind, Inputs, ModelSpec, Split, Splits, Task, TrainRecipe
+from model_zoo.traits import Traits
+
+logger = logging.getLogger(__name__)
+
+TRANSFORMER = "transformer"  # the ModelSpec tag of a BERT-style encoder (a ModuleList of layers with attention)
+EMBED_BATCH = 128
+FINETUNE_SEED = 0
+NAMESPACE = "embedding_distilled"
+# Settings that change no weights: left out of cache keys, so a changed contract does not retrain.
+CONTRACT_FIELDS = ("name", "min_quality_retention", "min_speedup", "backends")
+
+
+# --- the corpus ------------------------------------------------------------------------------------------------------
+
+def text_tokenizer(spec: ModelSpec) -> Tokenizer | None:
+    """The tokenizer a model's builder hands out (``spec.build.tokenizer()``), or None where it has none."""
+    make = getattr(spec.build, "tokenizer", None)
+    return make() if callable(make) else None
+
+
+def text_model_missing(spec: ModelSpec, traits: Traits) -> str | None:
+    """Why a technique that fine-tunes a sentence encoder on text does not apply to ``spec``, or None."""
+    if traits.task is not Task.EMBEDDING or traits.input_kind is not InputKind.TOKENS:
+        return "needs a sentence-embedding model reading token ids"
+    if TRANSFORMER not in spec.tags:
+        return f"needs a transformer encoder (ModelSpec tag {TRANSFORMER!r})"
+    if not callable(getattr(spec.build, "tokenizer", None)):
+        return "needs its tokenizer to read the text corpus (a `tokenizer()` method on ModelSpec.build)"
+    return None
+
+
+def corpus_splits(spec: ModelSpec, test: Split, sentences: int, val_sentences: int) -> Splits:
+    """The first ``sentences`` corpus sentences to train on, the next ``val_sentences`` to measure the loss on (the
+    corpus is shuffled once, when generated), tokenized at the model's own input length; ``test`` is the model's."""
+    texts = corpus.sentences()
+    if sentences + val_sentences > len(texts):
+        raise ConfigError(f"`sentences` + `val_sentences` must be at most the corpus's {len(texts):,} sentences, "
+                          f"got {sentences + val_sentences:,}")
+    tokenizer = text_tokenizer(spec)
+    if tokenizer is None:
+        raise ConfigError(f"model {spec.name!r} hands out no tokenizer; give its build callable a `tokenizer()`")
+    length = int(spec.example_inputs(1)[0].shape[1])
+
+    def tokenize(part: tuple[str, ...]) -> Split:
+        enc = tokenizer(list(part), padding="max_length", truncation=True, max_length=length, return_tensors="pt")
+        return Split((torch.as_tensor(enc["input_ids"], dtype=torch.int64),
+                      torch.as_tensor(enc["attention_mask"], dtype=torch.int64)))
+
+    return Splits(tokenize(texts[:sentences]), tokenize(texts[sentences:sentences + val_sentences]), test)
+
+
+def trim(inputs: Inputs) -> Inputs:
+    """Token inputs cut after the batch's longest sentence (the attention mask is the last input): the padding a
+    fixed-length tokenization adds changes no masked mean, only the time spent on it."""
+    longest = max(int(inputs[-1].sum(dim=1).max()), 1)
+    return tuple(t[:, :longest] for t in inputs)
+
+
+def embed(module: nn.Module, split: Split, batch_size: int = EMBED_BATCH) -> torch.Tensor:
+    """The module's embeddings of every item of ``split``, in order, computed in batches of similar length."""
+    order = torch.argsort(split.inputs[-1].sum(dim=1), stable=True)
+    out = torch.empty(0)
+    was_training = module.training
+    module.eval()
+    with torch.inference_mode():
+        for start in range(0, len(split), batch_size):
+            idx = order[start:start + batch_size]
+            emb = module(*trim(tuple(t[idx] for t in split.inputs)))
+            if out.numel() == 0:
+                out = torch.empty(len(split), *emb.shape[1:], dtype=emb.dtype)
+            out[idx] = emb
+    module.train(was_training)
+    return out
+
+
+def cosine_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean (1 − cosine) between embeddings. On unit-length embeddings MSE is 2(1 − cosine)/dim, so it would be
+    the same objective at another scale: cosine alone is used."""
+    return (1 - nn.functional.cosine_similarity(student, teacher, dim=1)).mean()
+
+
+# --- the one fine-tune -----------------------------------------------------------------------------------------------
+
+class EmbeddingDistill(Hook):
+    """The loss is cosine to the teacher's embedding of the same sentence (computed once for the split); batches
+    are cut to their longest sentence; dropout is off (a fixed target over a few hundred steps gains nothing from
+    noise). The proof it acted: the loss on held-out corpus sentences before and after."""
+
+    name = "embedding_distillation"
+
+    def __init__(self, teacher_train: torch.Tensor, val: Split, teacher_val: torch.Tensor) -> None:
+        self.teacher_train, self.val, self.teacher_val = teacher_train, val, teacher_val
+        self._idx: torch.Tensor | None = None
+        self.before = self.after = float("nan")
+
+    def _val_loss(self, model: nn.Module) -> float:
+        return float(cosine_loss(embed(model, self.val), self.teacher_val))
+
+    def setup(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[nn.Module, torch.optim.Optimizer]:
+        for m in model.modules():
+            if isinstance(m, nn.Dropout):
+                m.p = 0.0
+        self.before = self._val_loss(model)
+        return model, optimizer
+
+    def indices(self, idx: torch.Tensor) -> None:
+        self._idx = idx
+
+    def batch(self, inputs: Inputs, targets: torch.Tensor | None) -> tuple[Inputs, torch.Tensor | None]:
+        return trim(inputs), targets
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor | None, inputs: Inputs,
+             loss: torch.Tensor | None) -> torch.Tensor:
+        assert self._idx is not None
+        return cosine_loss(outputs, self.teacher_train[self._idx])
+
+    def finish(self, model: nn.Module) -> nn.Module:
+        self.after = self._val_loss(model)
+        return model
+
+    def figures(self) -> dict[str, float]:
+        return {"loss_before": self.before, "loss_after": self.after}
+
+
+@dataclasses.dataclass(frozen=True)
+class FineTune:
+    """How long and how hard the fine-tune trains: ``sentences`` corpus sentences for ``epochs`` epochs."""
+
+    sentences: int
+    val_sentences: int
+    epochs: int
+    lr: float
+    batch_size: int
+
+    def recipe(self) -> TrainRecipe:
+        return TrainRecipe(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, seed=FINETUNE_SEED)
+
+
+def distil_embeddings(student: nn.Module, teacher: nn.Module, spec: ModelSpec, test: Split, settings: FineTune,
+                      label: str) -> tuple[nn.Module, dict[str, float]]:
+    """Fine-tune ``student`` (in place) toward ``teacher``'s embeddings on the corpus; its figures: the held-out
+    loss before and after, steps, and the wall time, teacher embeddings included."""
+    started = time.perf_counter()
+    splits = corpus_splits(spec, test, settings.sentences, settings.val_sentences)
+    with reproducible(FINETUNE_SEED):
+        teacher_train, teacher_val = embed(teacher, splits.train), embed(teacher, splits.val)
+    hook = EmbeddingDistill(teacher_train, splits.val, teacher_val)
+    student.requires_grad_(True)  # a copy of a reference a backend may have frozen: every weight is fine-tuned
+    module, stats = fit(student, settings.recipe(), splits, [hook], label=label)
+    if stats.diverged:
+        raise TechniqueError(f"{label}: the fine-tune diverged (loss not finite)")
+    wall = time.perf_counter() - started
+    logger.info("%s: fine-tuned in %.1f s (%d steps, %.1f s training); held-out loss %.4f -> %.4f", label, wall,
+                stats.steps, stats.wall_s, hook.before, hook.after)
+    return module, {**stats.figures, "finetune_steps": float(stats.steps), "finetune_wall_s": wall,
+                    "loss_ratio": hook.after / hook.before if hook.before > 0 else float("nan")}
+
+
+def finetune_key(reference: Reference, config: TechniqueConfig, *parts: object) -> str:
+    """Everything that changes the fine-tuned weights: the reference and its weights, the settings, the corpus, the
+    code of this module, of the training loop and of the technique's module, the torch version."""
+    fields = {k: v for k, v in config.to_dict().items() if k not in CONTRACT_FIELDS}
+    return make_key(NAMESPACE, reference.key, reference.weights_digest, fields, corpus.digest(),
+                    source_hash(sys.modules[__name__]), source_hash(training_loop),
+                    source_hash(sys.modules[type(config).__module__]), torch.__version__, *parts)
+
+
+def cached_finetune(ctx: Context, key: str, structure: Callable[[], nn.Module],
+                    finetune: Callable[[nn.Module], tuple[nn.Module, dict[str, float]]]
+                    ) -> tuple[nn.Module, dict[str, float]]:
+    """The fine-tuned module and its figures, from the cache or trained now. The structure is made again each time
+    (cheap and deterministic); the cache holds the weights, which must fit it exactly, and the figures."""
+    loaded: list[tuple[nn.Module, dict[str, float]]] = []
+
+    def create(tmp: Path) -> None:
+        module, figures = finetune(structure())
+        torch.save({"state_dict": module.state_dict(), "figures": figures}, tmp)
+
+    def validate(candidate: Path) -> None:
+        saved = torch.load(candidate, map_location="cpu", weights_only=True)
+        if not isinstance(saved, dict) or not isinstance(saved.get("figures"), dict):
+            raise CacheError(f"{candidate} holds no fine-tuned encoder")
+        target = structure()
+        target.load_state_dict(saved["state_dict"], strict=True)
+        loaded[:] = [(target.eval(), {k: float(v) for k, v in saved["figures"].items()})]
+
+    ctx.cache.get_or_create(ctx.cache.path(NAMESPACE, key, ".pt"), create, validate)
+    return loaded[-1]
+
+
+# --- the layer-dropping student --------------------------------------------------------------------------------------
+
+def layer_list(module: nn.Module) -> tuple[nn.Module, str, nn.ModuleList]:
+    """The encoder's stack of transformer layers: the first ModuleList whose members hold an ``attention``
+    (BERT-style), with its parent and attribute name so it can be replaced."""
+    for parent in module.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, nn.ModuleList) and len(child) and all(hasattr(m, "attention") for m in child):
+                return parent, name, child
+    raise TechniqueError(f"{type(module).__name__} holds no stack of transformer layers (a ModuleList of layers "
+                         "with `attention`)")
+
+
+def drop_layers(teacher: nn.Module, keep: tuple[int, ...]) -> nn.Module:
+    """A copy of ``teacher`` keeping only the layers ``keep`` (embeddings and everything else copied as they are)."""
+    student = copy.deepcopy(teacher)
+    parent, name, layers = layer_list(student)
+    missing = [i for i in keep if i >= len(layers)]
+    if missing:
+        raise ConfigError(f"`layers` must be a subset of the teacher's layers 0-{len(layers) - 1}, got "
+                          f"{list(keep)}")
+    setattr(parent, name, nn.ModuleList(layers[i] for i in keep))
+    config = getattr(parent, "config", None)  # the copy's own config, shared by its modules
+    if config is not None and hasattr(config, "num_hidden_layers"):
+        config.num_hidden_layers = len(keep)
+    return student.eval()
+
+
+def _params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddingStudentConfig(TechniqueConfig):
+    """A student keeping the teacher's ``layers`` (and its embeddings), fine-tuned to the teacher's sentence
+    embeddings on ``sentences`` corpus sentences.
+
+    Contracts — proof (point): the student has ``len(layers)`` layers, fewer than its teacher, and the fine-tune
+    lowered the held-out embedding loss. Decisions on intervals: mean cosine to the teacher's embeddings of at least
+    ``min_quality_retention`` (over the test sentences), and faster than the teacher (over the timing rounds;
+    ``min_speedup`` where the config claims more).
+    """
+
+    layers: tuple[int, ...] = (1, 3, 5)
+    sentences: int = 1024  # with the defaults below, ~70 s on one CPU thread (docs/distillation.md)
+    val_sentences: int = 128
+    epochs: int = 1
+    lr: float = 5e-4
+    batch_size: int = 16
+    min_quality_retention: float = 0.97
+    min_speedup: float = 0.0
+    backends: tuple[str, ...] = ()  # backends it runs on (empty: every backend that takes a torch module)
+    large: ClassVar[bool] = True  # a fine-tune of a pretrained encoder: its cases run under `pytest -m large`
+    technique: ClassVar[str] = "distillation"
+    report_section: ClassVar[str] = "distillation"
+    report_figures: ClassVar[tuple[ReportFigure, ...]] = (
+        ReportFigure("proof.layers", "layers", "{:.0f}"),
+        ReportFigure("proof.loss_after", "held-out loss after", "{:.4f}"),
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        keep = self.layers
+        if (not isinstance(keep, tuple) or not keep or any(not isinstance(i, int) or isinstance(i, bool) or i < 0
+                                                            for i in keep) or list(keep) != sorted(set(keep))):
+            raise ConfigError(f"`layers` must be distinct layer indices >= 0 in increasing order, got {keep!r}")
+        require_int("sentences", self.sentences, 1)
+        require_int("val_sentences", self.val_sentences, 1)
+        require_int("epochs", self.epochs, 1)
+        require_int("batch_size", self.batch_size, 1)
+        require_range("lr", self.lr, 0.0, 1.0, low_open=True)
+        require_range("min_speedup", self.min_speedup, 0.0, 100.0)
+
+    @property
+    def output_kind(self) -> ArtifactKind:
+        return ArtifactKind.TORCH_MODULE
+
+    @property
+    def finetune(self) -> FineTune:
+        return FineTune(self.sentences, self.val_sentences, self.epochs, self.lr, self.batch_size)
+
+    def runs_on(self, backend: str) -> bool:
+        return not self.backends or backend in self.backends
+
+    def not_applicable(self, spec: ModelSpec, traits: Traits) -> str | None:
+        return text_model_missing(spec, traits) or super().not_applicable(spec, traits)
+
+    def expectations(self) -> list[Expectation]:
+        out = [
+            *super().expectations(),
+            Expectation("student_layers_low", "proof.layers", ">=", len(self.layers)),
+            Expectation("student_layers_high", "proof.layers", "<=", len(self.layers)),
+            Expectation("fewer_layers_than_teacher", "proof.layers_removed", ">", 0.0),
+            Expectation("finetune_lowered_loss", "proof.loss_ratio", "<", 1.0),
+            Expectation("faster_than_teacher", "speedup", ">", 1.0, decision="interval", unit="timing rounds"),
+        ]
+        if self.min_speedup:
+            out.append(Expectation("speedup", "speedup", ">=", self.min_speedup, decision="interval",
+                                   unit="timing rounds"))
+        return out
+
+
+@register_technique(EmbeddingStudentConfig)
+def apply_embedding_student(reference: Reference, config: EmbeddingStudentConfig, ctx: Context) -> Artifact:
+    """The student, fine-tuned (or from the cache); its proof counts the layers of the module itself."""
+    teacher = reference.module
+    teacher_layers = len(layer_list(teacher)[2])
+    drop_layers(teacher, config.layers)  # a ConfigError for layers the teacher lacks, before any training
+    key = finetune_key(reference, config)
+    label = f"{reference.spec.name}-{config.name} fine-tuning"
+    module, figures = cached_finetune(
+        ctx, key, lambda: drop_layers(teacher, config.layers),
+        lambda student: distil_embeddings(student, teacher, reference.spec, reference.splits.test, config.finetune,
+                                          label))
+    layers = len(layer_list(module)[2])
+    proof = {**figures, "layers": float(layers), "teacher_layers": float(teacher_layers),
+             "layers_removed": 1.0 - layers / teacher_layers, "params_share": _params(module) / _params(teacher)}
+    digest = weights_digest(module)
+    return Artifact(ArtifactKind.TORCH_MODULE, config.precision, key=make_key(key, digest), module=module,
+                    proof=proof, weights=digest, details={"layers_kept": list(config.layers)})
+
+
+SUITE = "distillation"
+# Layers 1, 3, 5 rather than 0, 2, 4: keeping the last layer, whose output the pooling was trained on, starts the
+# student at test cosine 0.58 instead of 0.38 and ends a 512-sentence fine-tune at 0.77 instead of 0.51.
+STUDENT_3_OF_6 = EmbeddingStudentConfig(name="embedding_student_3of6", layers=(1, 3, 5))
+register_preset(SUITE, STUDENT_3_OF_6)
+# Then ORT dynamic int8 with per-channel weights, the int8 variant that keeps MiniLM's cosine (0.992 alone). The
+# chain promises the product of its steps' promises: 0.97 x 0.99 ~ 0.96.
+register_preset(SUITE, ChainConfig(name="embedding_student_3of6.ort_dynamic_int8", min_quality_retention=0.96,
+                                   steps=(STUDENT_3_OF_6, OrtDynamicInt8Config(name="ort_dynamic_int8_per_channel",
+                                                                               per_channel=True))))

@@ -1,0 +1,308 @@
+"""Transformer pruning: whole attention heads and feed-forward channels removed from every layer of a BERT-style
+encoder, then a short embedding-distillation fine-tune to the fp32 teacher (the one of
+:mod:`harness.techniques.embedding_distillation`) to recover.
+
+Each layer loses the same number of heads and FFN channels, so every layer keeps one shape (what ONNX Runtime's
+kernels and the report compare best). Which ones go is ranked by importance: ``activation`` — a head's share of the
+attention output, an FFN channel's mean |activation| times its output weights' norm, over corpus sentences — or
+``magnitude`` — their weights' norms alone. The slicing itself is Torch-Pruning's (``prune_linear_out_channels``
+and ``prune_linear_in_channels`` on the layer pairs). What is recorded is counted from the pruned shapes.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from harness.artifact import Artifact, ArtifactKind, weights_digest
+from harness.cache import make_key
+from harness.config import require_choice, require_int, require_range
+from harness.core import Expectation
+from harness.errors import ConfigError, TechniqueError
+from harness.techniques.base import Context, ReportFigure, TechniqueConfig, register_preset, register_technique
+from harness.techniques.chain import ChainConfig
+from harness.techniques.embedding_distillation import (
+    FINETUNE_SEED,
+    FineTune,
+    cached_finetune,
+    corpus_splits,
+    distil_embeddings,
+    finetune_key,
+    layer_list,
+    text_model_missing,
+    trim,
+)
+from harness.techniques.quantization import OrtDynamicInt8Config
+from harness.training import reproducible
+from model_zoo.reference import Reference
+from model_zoo.spec import ModelSpec
+from model_zoo.traits import Traits, count_macs
+
+IMPORTANCES = ("activation", "magnitude")
+IMPORTANCE_SENTENCES = 128  # corpus sentences the activation importance is measured on (the fine-tune's first)
+
+Plan = dict[int, tuple[tuple[int, ...], tuple[int, ...]]]  # layer index: (heads removed, FFN channels removed)
+
+
+@dataclasses.dataclass(frozen=True)
+class BertLayer:
+    """The Linear layers of one BERT-style layer that head and FFN pruning cut, and its self-attention module."""
+
+    attention: nn.Module  # holds num_attention_heads, attention_head_size, all_head_size
+    query: nn.Linear
+    key: nn.Linear
+    value: nn.Linear
+    attention_out: nn.Linear
+    ffn_in: nn.Linear
+    ffn_out: nn.Linear
+
+    @property
+    def heads(self) -> int:
+        return self.query.out_features // self.head_size
+
+    @property
+    def head_size(self) -> int:
+        return int(self.attention.attention_head_size)
+
+    def head_channels(self, heads: tuple[int, ...]) -> list[int]:
+        return [h * self.head_size + i for h in heads for i in range(self.head_size)]
+
+
+def bert_layers(module: nn.Module) -> list[BertLayer]:
+    """Every layer of the encoder as :class:`BertLayer` (HF BERT's layout: attention.self.query/key/value,
+    attention.output.dense, intermediate.dense, output.dense)."""
+    out = []
+    for layer in layer_list(module)[2]:
+        try:
+            sa = layer.attention.self
+            out.append(BertLayer(sa, sa.query, sa.key, sa.value, layer.attention.output.dense,
+                                 layer.intermediate.dense, layer.output.dense))
+        except AttributeError as exc:
+            raise TechniqueError(f"{type(layer).__name__} is not a BERT-style layer ({exc})") from None
+    return out
+
+
+def _lowest(scores: torch.Tensor, n: int) -> tuple[int, ...]:
+    """Indices of the ``n`` lowest scores, ascending by index (ties broken by index: deterministic)."""
+    order = sorted(range(len(scores)), key=lambda i: (float(scores[i]), i))
+    return tuple(sorted(order[:n]))
+
+
+def magnitude_scores(layer: BertLayer) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per head, the L2 norm of its query, key, value rows and output columns; per FFN channel, of its input row
+    and output column."""
+    with torch.no_grad():
+        qkv = torch.cat([layer.query.weight, layer.key.weight, layer.value.weight], dim=1).pow(2).sum(1)
+        per_channel = qkv + layer.attention_out.weight.pow(2).sum(0)
+        heads = per_channel.view(layer.heads, layer.head_size).sum(1).sqrt()
+        ffn = (layer.ffn_in.weight.pow(2).sum(1) + layer.ffn_out.weight.pow(2).sum(0)).sqrt()
+    return heads, ffn
+
+
+def activation_scores(module: nn.Module, layers: list[BertLayer], inputs: tuple[torch.Tensor, ...]
+                      ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per layer: each head's mean norm of its contribution to the attention output, each FFN channel's mean
+    |activation| times its output column's norm, over the real tokens of ``inputs``."""
+    mask = trim(inputs)[-1].bool()
+    seen: dict[int, torch.Tensor] = {}
+
+    def keep(key: int):  # noqa: ANN202 - a forward pre-hook
+        return lambda _m, args: seen.__setitem__(key, args[0][mask])
+
+    handles = [m.register_forward_pre_hook(keep(id(m))) for lay in layers for m in (lay.attention_out, lay.ffn_out)]
+    try:
+        with torch.inference_mode():
+            module.eval()(*trim(inputs))
+    finally:
+        for h in handles:
+            h.remove()
+    out = []
+    for lay in layers:
+        ctx_heads = seen[id(lay.attention_out)].view(-1, lay.heads, lay.head_size)  # (tokens, heads, head size)
+        w = lay.attention_out.weight.detach().view(-1, lay.heads, lay.head_size)  # (hidden, heads, head size)
+        heads = torch.einsum("thd,ohd->tho", ctx_heads, w).norm(dim=2).mean(0)
+        ffn = seen[id(lay.ffn_out)].abs().mean(0) * lay.ffn_out.weight.detach().norm(dim=0)
+        out.append((heads, ffn))
+    return out
+
+
+def plan_pruning(module: nn.Module, heads: int, channels: int, importance: str,
+                 inputs: tuple[torch.Tensor, ...] | None = None) -> Plan:
+    """Which ``heads`` heads and ``channels`` FFN channels each layer loses: its least important ones."""
+    layers = bert_layers(module)
+    if importance == "activation":
+        if inputs is None:
+            raise ConfigError("`importance` activation needs sentences to measure activations on")
+        scores = activation_scores(module, layers, inputs)
+    else:
+        scores = [magnitude_scores(lay) for lay in layers]
+    return {i: (_lowest(h, heads), _lowest(f, channels)) for i, (h, f) in enumerate(scores)}
+
+
+def apply_plan(module: nn.Module, plan: Plan) -> nn.Module:
+    """``module`` with exactly the planned heads and FFN channels cut out (in place), through Torch-Pruning."""
+    import torch_pruning as tp
+
+    layers = bert_layers(module)
+    for i, (heads, channels) in plan.items():
+        lay = layers[i]
+        if len(heads) >= lay.heads or len(channels) >= lay.ffn_in.out_features:
+            raise ConfigError(f"layer {i}: the plan removes every head or every FFN channel")
+        cut = lay.head_channels(heads)
+        if cut:
+            for linear in (lay.query, lay.key, lay.value):
+                tp.prune_linear_out_channels(linear, cut)
+            tp.prune_linear_in_channels(lay.attention_out, cut)
+            lay.attention.num_attention_heads = lay.query.out_features // lay.head_size
+            lay.attention.all_head_size = lay.query.out_features
+        if channels:
+            tp.prune_linear_out_channels(lay.ffn_in, list(channels))
+            tp.prune_linear_in_channels(lay.ffn_out, list(channels))
+    return module.eval()
+
+
+def shape_counts(module: nn.Module) -> tuple[int, int]:
+    """Heads and FFN channels the encoder has, summed over its layers, read from the Linear shapes."""
+    layers = bert_layers(module)
+    return sum(lay.heads for lay in layers), sum(lay.ffn_in.out_features for lay in layers)
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerPruningConfig(TechniqueConfig):
+    """Remove ``head_ratio`` of every layer's attention heads and ``ffn_ratio`` of its FFN channels (rounded to
+    whole heads and channels), ranked by ``importance``, then fine-tune to the teacher's embeddings.
+
+    Contracts — proof (point): the shares of heads and FFN channels counted from the pruned shapes are the planned
+    ones, and the fine-tune lowered the held-out embedding loss. Decisions on intervals: mean cosine to the fp32
+    embeddings of at least ``min_quality_retention``; faster than the reference (``min_speedup`` where claimed).
+    """
+
+    head_ratio: float = 0.33
+    ffn_ratio: float = 0.3
+    importance: str = "activation"
+    sentences: int = 1024  # with the defaults below, ~65 s on one CPU thread (docs/pruning.md)
+    val_sentences: int = 128
+    epochs: int = 1
+    lr: float = 2e-4
+    batch_size: int = 16
+    min_speedup: float = 0.0
+    backends: tuple[str, ...] = ()
+    large: ClassVar[bool] = True  # a fine-tune of a pretrained encoder: its cases run under `pytest -m large`
+    technique: ClassVar[str] = "pruning"
+    report_section: ClassVar[str] = "pruning"
+    report_figures: ClassVar[tuple[ReportFigure, ...]] = (
+        ReportFigure("proof.heads_removed", "heads removed", "{:.0%}"),
+        ReportFigure("proof.ffn_channels_removed", "FFN channels removed", "{:.0%}"),
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        require_range("head_ratio", self.head_ratio, 0.0, 1.0, high_open=True)
+        require_range("ffn_ratio", self.ffn_ratio, 0.0, 1.0, high_open=True)
+        if self.head_ratio == 0 and self.ffn_ratio == 0:
+            raise ConfigError("`head_ratio` and `ffn_ratio` are both 0: nothing would be pruned; expected one > 0")
+        require_choice("importance", self.importance, IMPORTANCES)
+        require_int("sentences", self.sentences, 1)
+        require_int("val_sentences", self.val_sentences, 1)
+        require_int("epochs", self.epochs, 0)
+        require_int("batch_size", self.batch_size, 1)
+        require_range("lr", self.lr, 0.0, 1.0, low_open=True)
+        require_range("min_speedup", self.min_speedup, 0.0, 100.0)
+
+    @property
+    def output_kind(self) -> ArtifactKind:
+        return ArtifactKind.TORCH_MODULE
+
+    @property
+    def finetune(self) -> FineTune:
+        return FineTune(self.sentences, self.val_sentences, self.epochs, self.lr, self.batch_size)
+
+    def runs_on(self, backend: str) -> bool:
+        return not self.backends or backend in self.backends
+
+    def not_applicable(self, spec: ModelSpec, traits: Traits) -> str | None:
+        return text_model_missing(spec, traits) or super().not_applicable(spec, traits)
+
+    def counts(self, heads: int, channels: int) -> tuple[int, int]:
+        """Heads and FFN channels each layer of ``heads`` heads and ``channels`` channels loses."""
+        return round(self.head_ratio * heads), round(self.ffn_ratio * channels)
+
+    def expectations(self) -> list[Expectation]:
+        out = [*super().expectations()]
+        for metric, ratio in (("proof.heads_removed", self.head_ratio), ("proof.ffn_channels_removed", self.ffn_ratio)):
+            out.append(Expectation(f"{metric.split('.')[1]}_planned_low", metric, ">=", metric_floor(metric, ratio)))
+            out.append(Expectation(f"{metric.split('.')[1]}_planned_high", metric, "<=", metric_ceiling(metric, ratio)))
+        if self.epochs:
+            out.append(Expectation("finetune_lowered_loss", "proof.loss_ratio", "<", 1.0))
+        out.append(Expectation("faster_than_teacher", "speedup", ">", 1.0, decision="interval", unit="timing rounds"))
+        if self.min_speedup:
+            out.append(Expectation("speedup", "speedup", ">=", self.min_speedup, decision="interval",
+                                   unit="timing rounds"))
+        return out
+
+
+# Rounding to whole heads (12 a layer: steps of 1/12) moves the share removed by up to half a step.
+HEAD_STEP = 1 / 24
+
+
+def metric_floor(metric: str, ratio: float) -> float:
+    return max(ratio - HEAD_STEP, 0.0) if "heads" in metric else max(ratio - 0.005, 0.0)
+
+
+def metric_ceiling(metric: str, ratio: float) -> float:
+    return ratio + HEAD_STEP if "heads" in metric else ratio + 0.005
+
+
+def pruned_structure(reference: Reference, config: TransformerPruningConfig) -> nn.Module:
+    """The reference with the planned heads and channels removed, not yet fine-tuned (deterministic)."""
+    module = copy.deepcopy(reference.module).eval()
+    first = bert_layers(module)[0]
+    heads, channels = config.counts(first.heads, first.ffn_in.out_features)
+    inputs = None
+    if config.importance == "activation":
+        inputs = corpus_splits(reference.spec, reference.splits.test, IMPORTANCE_SENTENCES, 1).train.inputs
+    with reproducible(FINETUNE_SEED):
+        plan = plan_pruning(module, heads, channels, config.importance, inputs)
+    return apply_plan(module, plan)
+
+
+@register_technique(TransformerPruningConfig)
+def apply_transformer_pruning(reference: Reference, config: TransformerPruningConfig, ctx: Context) -> Artifact:
+    """The pruned encoder, fine-tuned to the reference's embeddings (or from the cache); its proof is counted from
+    the shapes of the module returned."""
+    teacher = reference.module
+    label = f"{reference.spec.name}-{config.name} fine-tuning"
+    key = finetune_key(reference, config)
+    if config.epochs:
+        module, figures = cached_finetune(
+            ctx, key, lambda: pruned_structure(reference, config),
+            lambda pruned: distil_embeddings(pruned, teacher, reference.spec, reference.splits.test, config.finetune,
+                                             label))
+    else:
+        module, figures = pruned_structure(reference, config), {}
+    ref_heads, ref_channels = shape_counts(teacher)
+    heads, channels = shape_counts(module)
+    example = reference.spec.example_inputs(1)
+    ref_macs, macs = count_macs(teacher, example), count_macs(module, example)
+    params = sum(p.numel() for p in module.parameters())
+    proof = {**figures, "heads_removed": 1 - heads / ref_heads, "ffn_channels_removed": 1 - channels / ref_channels,
+             "channels_removed": 1 - (heads * bert_layers(module)[0].head_size + channels)
+             / (ref_heads * bert_layers(teacher)[0].head_size + ref_channels),
+             "params_removed": 1 - params / sum(p.numel() for p in teacher.parameters()),
+             "macs": macs, "macs_reference": ref_macs, "macs_ratio": ref_macs / macs}
+    digest = weights_digest(module)
+    return Artifact(ArtifactKind.TORCH_MODULE, config.precision, key=make_key(key, digest), module=module,
+                    proof=proof, weights=digest if config.epochs else "")
+
+
+SUITE = "pruning"
+HEADS_FFN_30 = TransformerPruningConfig(name="heads_ffn_30_finetuned", head_ratio=0.33, ffn_ratio=0.3)
+register_preset(SUITE, HEADS_FFN_30)
+# Then ORT dynamic int8 with per-channel weights; the chain promises the product of its steps' promises, 0.98.
+register_preset(SUITE, ChainConfig(name="heads_ffn_30_finetuned.ort_dynamic_int8", min_quality_retention=0.98,
+                                   steps=(HEADS_FFN_30, OrtDynamicInt8Config(name="ort_dynamic_int8_per_channel",
+                                                                             per_channel=True))))

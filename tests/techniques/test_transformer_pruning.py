@@ -1,0 +1,98 @@
+"""Transformer pruning: exactly the planned heads and FFN channels go, the outputs keep their shape, the proof is
+counted from the shapes, the fine-tune lowers the loss, and bad configs say what was wrong."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from harness.cache import Cache
+from harness.context import Context
+from harness.errors import ConfigError
+from harness.techniques.transformer_pruning import (
+    TransformerPruningConfig,
+    apply_plan,
+    apply_transformer_pruning,
+    bert_layers,
+    plan_pruning,
+    shape_counts,
+)
+from tests.techniques.embedding_toys import tiny_bert_reference
+
+FAST = {"sentences": 128, "val_sentences": 16, "batch_size": 16, "lr": 1e-3, "epochs": 2}
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    return Context(Cache(tmp_path), 1)
+
+
+def test_apply_plan_removes_exactly_the_planned_heads_and_channels():
+    module = tiny_bert_reference().module
+    before = [(lay.query.weight.detach().clone(), lay.ffn_in.weight.detach().clone()) for lay in bert_layers(module)]
+    apply_plan(module, {0: ((1, 3), (0, 5, 63)), 1: ((0,), ())})
+    first, second = bert_layers(module)
+    assert (first.heads, first.ffn_in.out_features, second.heads, second.ffn_in.out_features) == (2, 61, 3, 64)
+    kept_rows = [h * 8 + i for h in (0, 2) for i in range(8)]
+    assert torch.equal(first.query.weight, before[0][0][kept_rows])  # heads 0 and 2 are what is left
+    assert torch.equal(first.ffn_in.weight, before[0][1][[c for c in range(64) if c not in (0, 5, 63)]])
+    assert first.attention_out.in_features == 16 and first.ffn_out.in_features == 61
+    assert first.attention.num_attention_heads == 2 and first.attention.all_head_size == 16
+
+
+@pytest.mark.parametrize("importance", ["activation", "magnitude"])
+def test_pruned_encoder_keeps_its_output_shape(importance):
+    ref = tiny_bert_reference()
+    module = ref.module
+    inputs = ref.splits.test.inputs
+    plan = plan_pruning(module, 1, 16, importance, inputs)
+    assert all(len(h) == 1 and len(c) == 16 for h, c in plan.values())
+    apply_plan(module, plan)
+    assert module(*inputs).shape == (8, 32)
+    assert shape_counts(module) == (6, 96)
+
+
+def test_pruning_proves_what_it_removed_and_the_fine_tune_lowered_the_loss(ctx):
+    ref = tiny_bert_reference()
+    cfg = TransformerPruningConfig(name="p", head_ratio=0.25, ffn_ratio=0.25, **FAST)
+    artifact = apply_transformer_pruning(ref, cfg, ctx)
+    proof = artifact.proof
+    assert proof["heads_removed"] == 0.25 and proof["ffn_channels_removed"] == 0.25
+    assert shape_counts(artifact.module) == (6, 96) and shape_counts(ref.module) == (8, 128)
+    assert proof["macs_ratio"] > 1 and proof["loss_after"] < proof["loss_before"]
+    assert all(e.name != "heads_removed_planned_low" or proof["heads_removed"] >= e.threshold
+               for e in cfg.expectations())
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("head_ratio", 1.0, r"`head_ratio` must be in \[0, 1\), got 1.0"),
+    ("ffn_ratio", -0.1, r"`ffn_ratio` must be in \[0, 1\), got -0.1"),
+    ("importance", "taylor", "`importance` must be one of activation, magnitude; got 'taylor'"),
+    ("batch_size", 0, "`batch_size` must be a whole number >= 1"),
+])
+def test_bad_pruning_configs_name_the_field(field, value, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        TransformerPruningConfig(name="p", **{field: value})
+    assert "\n" not in str(err.value)
+
+
+def test_pruning_nothing_is_a_config_error():
+    with pytest.raises(ConfigError, match="`head_ratio` and `ffn_ratio` are both 0"):
+        TransformerPruningConfig(name="p", head_ratio=0.0, ffn_ratio=0.0)
+
+
+def test_a_plan_that_empties_a_layer_is_a_config_error():
+    with pytest.raises(ConfigError, match="layer 0: the plan removes every head"):
+        apply_plan(tiny_bert_reference().module, {0: ((0, 1, 2, 3), ())})
+
+
+@pytest.mark.parametrize("importance", ["activation", "magnitude"])
+def test_the_least_important_head_and_channel_go_first(importance):
+    ref = tiny_bert_reference()
+    lay = bert_layers(ref.module)[0]
+    with torch.no_grad():
+        lay.attention_out.weight[:, 16:24] *= 1e-3  # head 2 barely reaches the output
+        lay.ffn_out.weight[:, 7] *= 1e-3  # nor does FFN channel 7
+        lay.ffn_in.weight[7] *= 1e-3
+    plan = plan_pruning(ref.module, 1, 1, importance, ref.splits.test.inputs)
+    assert plan[0] == ((2,), (7,))
