@@ -560,12 +560,14 @@ T = TypeVar("T")
 
 
 def with_second_look(judge: Callable[[], T], undecided: Callable[[T], bool], remeasure: Callable[[], None],
-                     max_retries: int = 2) -> tuple[T, int]:
+                     max_retries: int = 2, settle: Callable[[T], T] | None = None) -> tuple[T, int]:
     """Judge; while the result is ``undecided`` (a speed failure not yet confirmed), re-measure and judge
-    again, at most ``max_retries`` times. Returns the last result and how many re-measures it took."""
+    again, at most ``max_retries`` times; then ``settle`` (when given) has the last word on what stood the
+    re-measures, with a measurement of another kind (work counted under Valgrind: :func:`settle_by_work`).
+    Returns the last result and how many re-measures it took."""
     result, retries = judge(), 0
     while undecided(result) and retries < max_retries:
         remeasure()
         retries += 1
         result = judge()
-    return result, retries
+    return (settle(result) if settle is not None else result), retries

@@ -266,9 +266,7 @@ class OptbenchSession:
                     measuring.count(self.counter)
                 outcome, retries = with_second_look(
                     lambda: self.judge(case, measuring.record(ref_record)), lambda o: o.retry, measuring.pair_more,
-                    MAX_RETRIES)
-                if self._latency_failed(outcome):
-                    outcome = self._settle(case, measuring, ref_record, outcome)
+                    MAX_RETRIES, settle=lambda o: self._settle(case, measuring, ref_record, o))
                 outcome.retries, record = retries, outcome.record
                 if retries:  # only speed lines can be left after a second look
                     outcome.message = "\n".join(_second_look_said(line, retries)
@@ -296,8 +294,11 @@ class OptbenchSession:
             v.check == LATENCY.name and v.status is Status.FAIL for v in outcome.verdicts)
 
     def _settle(self, case: Case, measuring: CaseRun, ref_record: Record | None, outcome: Outcome) -> Outcome:
-        """A latency failure that stood its second look: count the case's work under Valgrind (where it can be
-        counted) and judge again with it; gate.settle_by_work says what that may change."""
+        """The second look's last word: a latency failure that stood its re-measures is settled by counting the
+        case's work under Valgrind (where it can be counted) and judging again with it; gate.settle_by_work says
+        what that may change. Any other outcome is returned as it is."""
+        if not self._latency_failed(outcome):
+            return outcome
         counter = self.counter
         if counter is None:
             if self._arbiter_note is None:

@@ -305,6 +305,16 @@ def test_second_look_remeasures_at_most_twice_and_stops_once_decided():
     assert (result, retries) == (False, 1)
 
 
+def test_second_look_gives_settle_the_last_word_once_after_the_remeasures():
+    from harness.gate import with_second_look
+
+    calls: list[str] = []
+    results = iter(["undecided", "undecided", "failed"])
+    result, retries = with_second_look(lambda: next(results), lambda r: r == "undecided",
+                                       lambda: calls.append("m"), settle=lambda r: calls.append("s") or f"{r}, settled")
+    assert (result, retries) == ("failed, settled", 2) and calls == ["m", "m", "s"]
+
+
 def test_second_look_with_more_samples_turns_an_undecided_failure_into_a_pass():
     from harness.gate import with_second_look
 
