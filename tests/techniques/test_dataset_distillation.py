@@ -40,11 +40,17 @@ def test_a_diverging_learning_rate_is_refused_naming_it():
         distribution_matching(get_model("digits_cnn").build, train, k=1, iterations=3, lr=1e30, seed=0)
 
 
-def test_the_grid_is_a_png(tmp_path):
+def test_the_grid_is_a_png_with_a_row_per_class_and_dark_ink(tmp_path):
+    from PIL import Image
+
     path = tmp_path / "grid.png"
-    write_grid_png(torch.rand(6, 1, 8, 8), np.array([0, 0, 1, 1, 2, 2]), path)
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and b"IHDR" in data[:16] and data.endswith(b"IEND\xaeB`\x82")
+    images = torch.rand(6, 1, 8, 8)
+    write_grid_png(images, np.array([0, 1, 2, 0, 1, 2]), path, scale=4)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    grid = np.asarray(Image.open(path))
+    assert grid.shape == (3 * 9 * 4, 2 * 9 * 4)  # 3 classes × 2 images, 8 px + a 1-px gap, each pixel 4 × 4
+    second_of_class_1 = images[4, 0, 0, 0]  # row 1, column 1: the class-1 images are 1 and 4
+    assert grid[9 * 4, 9 * 4] == int(255 * (1 - second_of_class_1))
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
