@@ -18,7 +18,7 @@ class Status(enum.StrEnum):
     FAIL = "fail"
     KNOWN = "known"  # a contract the accepted baseline already records as unmet: a finding, reported each run
     INCONCLUSIVE = "inconclusive"  # a contract's interval holds its margin: undecided, shown, does not fail
-    SKIP = "skip"  # a check not judged (other machine class, tolerance off); the reason says why
+    NOT_JUDGED = "skip"  # a check not judged (other machine class, tolerance off); the reason says why
     NEW = "new"  # a case with no baseline, let through by --optbench-allow-new
     ERROR = "error"  # the case could not be measured
     SKIPPED = "skipped"  # the case was not run (backend unavailable, incompatible)
@@ -44,7 +44,7 @@ class Expectation:
     decision: Decision = "point"
     unit: str = ""  # what the interval's n counts ("seeds", "test items", "rounds")
     # A precondition: (metric, what it means). Where the metric is 0 or missing, the contract is not exercised on
-    # this model and not judged (SKIP), saying why (a diverging regime whose control does not diverge).
+    # this model and not judged (NOT_JUDGED), saying why (a diverging regime whose control does not diverge).
     given: tuple[str, str] | None = None
 
 

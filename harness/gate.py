@@ -155,7 +155,7 @@ def check_contract(
             )
             continue
         if exp.given is not None and not metrics.get(exp.given[0]):
-            verdicts.append(Verdict(case_id, exp.name, "contract", exp.metric, Status.SKIP, current,
+            verdicts.append(Verdict(case_id, exp.name, "contract", exp.metric, Status.NOT_JUDGED, current,
                                     exp.threshold, message=f"not judged: not exercised on this model "
                                                            f"({exp.given[1]})"))
             continue
@@ -346,7 +346,7 @@ class QualityCheck:
         current, base = pair
         q, tol, note = basis.quality, basis.tolerances.quality_abs, ""
         if q.basis is QualityBasis.OTHER_CHOICES:
-            return Verdict(case_id, self.name, "baseline", self.metric, Status.SKIP, current, base, tol,
+            return Verdict(case_id, self.name, "baseline", self.metric, Status.NOT_JUDGED, current, base, tol,
                            message=f"not compared: {q.reason}", basis=q.basis.value)
         across = basis.weights_spread
         if q.basis is QualityBasis.OTHER_WEIGHTS:
@@ -429,16 +429,16 @@ class SpeedCheck:
         assert base is not None
         min_effect = getattr(basis.tolerances, self.tolerance_field)
         if min_effect is None:
-            return Verdict(case_id, self.name, "baseline", self.metric, Status.SKIP, current, base,
+            return Verdict(case_id, self.name, "baseline", self.metric, Status.NOT_JUDGED, current, base,
                            message=f"not gated: {self.tolerance_field} is off")
         if self.scope not in basis.comparable:
-            return Verdict(case_id, self.name, "baseline", self.metric, Status.SKIP, current, base,
+            return Verdict(case_id, self.name, "baseline", self.metric, Status.NOT_JUDGED, current, base,
                            message="not compared: no baseline of this machine class")
         if _absent(current):
             return _missing(case_id, self.name, self.metric, base)
         assert current is not None
         if self.needs_calibration and self.metric not in basis.spread:
-            return Verdict(case_id, self.name, "baseline", self.metric, Status.SKIP, current, base,
+            return Verdict(case_id, self.name, "baseline", self.metric, Status.NOT_JUDGED, current, base,
                            message="not gated: no spread measured yet (accept the baseline from >= 3 runs)")
         thr, origin = basis.tolerances.threshold(min_effect, basis.spread.get(self.metric))
         noisy = thr >= basis.tolerances.detect_rel

@@ -376,13 +376,14 @@ class OptbenchSession:
             self.work_baseline = load_work_baseline(self._work_baseline_path)
         if record.work is None:  # a backend Valgrind cannot stand for: said on the case, not silently dropped
             why = record.details.get("work_not_counted")
-            return [Verdict(case.id, WORK.name, "baseline", WORK.metric, Status.SKIP, None, None, message=why)] if why \
-                else []
+            if not why:
+                return []
+            return [Verdict(case.id, WORK.name, "baseline", WORK.metric, Status.NOT_JUDGED, None, None, message=why)]
         current = float(record.work["instructions"])
         environment = counter.environment()
         entry = self.work_baseline.entry(case.id, environment) if self.work_baseline is not None else None
         if entry is None:
-            return [Verdict(case.id, WORK.name, "baseline", WORK.metric, Status.SKIP, current, None,
+            return [Verdict(case.id, WORK.name, "baseline", WORK.metric, Status.NOT_JUDGED, current, None,
                             message=f"work not gated: no entry for this case and counting environment in "
                                     f"{work_path(self.options.baseline_dir)} (python -m harness.count --accept)")]
         return [WORK.judge(case.id, current, entry.instructions, entry.spread, self.options.tolerances)]

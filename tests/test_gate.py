@@ -99,7 +99,7 @@ def test_speed_is_judged_only_where_the_baseline_environment_matches(comparable,
     verdicts = _by_check(check_baseline("c", cur, base, ON, comparable=comparable, spread=SPREAD))
     assert {k for k, v in verdicts.items() if v.status is Status.FAIL} == judged
     for name in set(verdicts) - judged:
-        assert verdicts[name].status is Status.SKIP and verdicts[name].message.startswith("not compared: ")
+        assert verdicts[name].status is Status.NOT_JUDGED and verdicts[name].message.startswith("not compared: ")
 
 
 def test_normalised_latency_is_gated_once_calibrated_and_can_be_turned_off():
@@ -107,9 +107,9 @@ def test_normalised_latency_is_gated_once_calibrated_and_can_be_turned_off():
     (v,) = check_baseline("c", cur, base, Tolerances(), comparable=ALL, spread=SPREAD)
     assert v.status is Status.FAIL
     (v,) = check_baseline("c", cur, base, Tolerances(), comparable=ALL)
-    assert v.status is Status.SKIP and v.message.startswith("not gated: no spread measured yet")
+    assert v.status is Status.NOT_JUDGED and v.message.startswith("not gated: no spread measured yet")
     (v,) = check_baseline("c", cur, base, Tolerances.parse(["latency_rel=off"]), comparable=ALL, spread=SPREAD)
-    assert v.status is Status.SKIP and v.message == "not gated: latency_rel is off"
+    assert v.status is Status.NOT_JUDGED and v.message == "not gated: latency_rel is off"
     (v,) = check_baseline("c", cur, base, Tolerances.parse(["latency_rel=0.5"]), ALL, spread=SPREAD)
     assert v.status is Status.FAIL and "threshold 50%" in v.message
 
@@ -201,7 +201,7 @@ def test_another_artifact_on_this_machine_is_not_quality_compared():
     cur = {"quality.value": 0.876, "size_bytes": 1100.0}
     other = QualityComparison.of({"weights": "a", "reduce_range": "true"}, {"weights": "a", "reduce_range": "false"})
     verdicts = _by_check(check_baseline("c", cur, base, ON, comparable=ALL, quality=other))
-    assert verdicts["quality"].status is Status.SKIP and verdicts["quality"].basis == "other choices"
+    assert verdicts["quality"].status is Status.NOT_JUDGED and verdicts["quality"].basis == "other choices"
     assert verdicts["quality"].message.startswith("not compared: made with other machine-dependent settings")
     assert verdicts["size"].status is Status.FAIL
 
@@ -372,7 +372,7 @@ def test_a_contract_whose_precondition_is_unmet_is_not_judged():
     exp = Expectation("no_divergence", "training.divergence_rate", "<=", 0.0,
                       given=("training.regime_exercised", "the control did not diverge"))
     (v,) = check_contract("c", {"training.divergence_rate": 0.4, "training.regime_exercised": 0.0}, [exp])
-    assert v.status is Status.SKIP and v.message == "not judged: not exercised on this model (the control did " \
+    assert v.status is Status.NOT_JUDGED and v.message == "not judged: not exercised on this model (the control did " \
                                                      "not diverge)"
     (judged,) = check_contract("c", {"training.divergence_rate": 0.4, "training.regime_exercised": 1.0}, [exp])
     assert judged.status is Status.FAIL
