@@ -1,9 +1,11 @@
 """The drift suite's cases: each variant and its reference on every shift and severity, the fragility contract,
 and the drift detectors' power and false-positive rate on the variant's own outputs.
 
-Quality is read on the test split (labels, never trained on); the detectors draw their windows from the
-validation and test splits pooled (outputs only). The shifted sets and the reference's predictions on them are
-made once per model and shared by its cases.
+Chosen by input kind: images and tables (classifiers) here — quality is accuracy on the test split (labels, never
+trained on), the detectors draw their windows from the validation and test splits pooled (softmax outputs);
+token models with embedding outputs in :mod:`harness.analysis.drift_text` (text shifts on sentences, cosine
+quality, detectors on embeddings). The shifted sets and the reference's outputs on them are made once per model
+and shared by its cases.
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ import numpy as np
 import torch
 from scipy.special import softmax
 
-from harness.analysis import detectors, interpretability, variants
+from harness.analysis import detectors, drift_text, interpretability, text_shifts, variants
 from harness.analysis import drift as drift_figures
 from harness.analysis import shifts as shift_code
 from harness.analysis.run import AnalysisRun, Analyzer, Prepared, reference_predict
 from harness.analysis.shifts import SEVERITIES, FeatureStats, Shift, seed_of, shifts_for
 from harness.analysis.variants import AnalysisConfig, wrap
 from harness.gate import Expectation
-from model_zoo.spec import InputKind, ModelSpec
-from model_zoo.traits import Traits
+from model_zoo.spec import InputKind, ModelSpec, Task
+from model_zoo.traits import Traits, infer_input_kind
 
 SUITE = "drift"
 SOURCES = ("quantization/torch_dynamic_int8", "quantization/ort_dynamic_int8_per_channel",
@@ -42,15 +44,19 @@ VARIANT_DETECTOR = dataclasses.replace(DETECTOR, trials=20, null_trials=20)
 @dataclasses.dataclass(frozen=True)
 class DriftConfig(AnalysisConfig):
     """A variant under shifted inputs; its contract: no more than two points lost beyond the reference under any
-    shift at severity <= 3, judged where the variant loses less than one point on clean data."""
+    shift at severity <= 3, judged where the variant loses less than one point on clean data. Images and tables
+    need a classifier (accuracy); token inputs an embedding model (cosine to the reference)."""
 
     technique: ClassVar[str] = SUITE
     report_section: ClassVar[str] = SUITE
-    requires: ClassVar[tuple[str, ...]] = ("classification",)
 
     def not_applicable(self, spec: ModelSpec, traits: Traits) -> str | None:
-        if traits.known and traits.input_kind is InputKind.TOKENS:
-            return "needs image or tabular inputs (text shifts are built for embedding models only)"
+        if traits.known and traits.input_kind is InputKind.TOKENS and traits.task is not Task.EMBEDDING:
+            return "needs an embedding task for token inputs (text drift reads cosine to the reference's embeddings)"
+        if traits.known and traits.input_kind is not InputKind.TOKENS:
+            missing = traits.missing(("classification",))
+            if missing:
+                return missing
         return super().not_applicable(spec, traits)
 
     def expectations(self) -> list[Expectation]:
@@ -113,30 +119,15 @@ def detector_table(sets: ShiftedSets, clean: np.ndarray, probs: Any, severities:
                    like: torch.Tensor, settings: detectors.DetectorSettings) -> dict[str, dict[str, float]]:
     """Per detector, its false-positive rate ("fpr", and "fpr_high" its 95 % upper bound over the draws) and its
     power per "shift.sK", with the window size and the number of draws."""
-    null = detectors.rates(clean, detectors.clean_window(clean), dataclasses.replace(settings,
-                                                                                     trials=settings.null_trials))
-    table: dict[str, dict[str, float]] = {d: {"fpr": null.fired[d], "fpr_high": null.upper(d)}
-                                          for d in detectors.DETECTORS}
+    windows: dict[str, tuple[detectors.ShiftedWindow, int]] = {}
     for shift in sets.shifts:
         for severity in severities:
-            key = (shift.name, severity)
             if shift.resamples:
                 window = _resampled(shift, sets, clean, severity)
             else:
-                moved = probs(_tensor(sets.pool_shifted[key], like))
-                window = _moved(moved)
-            found = detectors.rates(clean, window, settings, seed=seed_of(shift.name, severity))
-            for d in detectors.DETECTORS:
-                table[d][f"{shift.name}.s{severity}"] = found.fired[d]
-    for d in detectors.DETECTORS:
-        table[d]["window"] = float(null.window)
-        table[d]["trials"] = float(settings.trials)
-        table[d]["null_trials"] = float(null.trials)
-    return table
-
-
-def _moved(moved: np.ndarray) -> detectors.ShiftedWindow:
-    return lambda rows, n, rng: moved[rows[:n]]
+                window = detectors.moved_window(probs(_tensor(sets.pool_shifted[(shift.name, severity)], like)))
+            windows[f"{shift.name}.s{severity}"] = (window, seed_of(shift.name, severity))
+    return detectors.table(clean, windows, settings)
 
 
 def _resampled(shift: Shift, sets: ShiftedSets, clean: np.ndarray, severity: int) -> detectors.ShiftedWindow:
@@ -150,6 +141,8 @@ def _resampled(shift: Shift, sets: ShiftedSets, clean: np.ndarray, severity: int
 
 
 def analyze(prep: Prepared, run: AnalysisRun) -> tuple[dict[str, float], dict[str, Any]]:
+    if infer_input_kind(prep.reference.spec) is InputKind.TOKENS:
+        return drift_text.analyze(prep, run, SUITE, DETECTOR, VARIANT_DETECTOR, VARIANT_SEVERITIES)
     sets: ShiftedSets = run.memo((prep.case.model, SUITE), lambda: shifted_sets(prep))
     splits, like = prep.reference.splits, prep.reference.splits.test.inputs[0]
     labels = splits.test.targets
@@ -165,21 +158,8 @@ def analyze(prep: Prepared, run: AnalysisRun) -> tuple[dict[str, float], dict[st
     clean_probs = _probabilities(prep.predict(_tensor(sets.pool, like)))
     own = detector_table(sets, clean_probs, lambda x: _probabilities(prep.predict(x)), VARIANT_SEVERITIES, like,
                          VARIANT_DETECTOR)
-    proof = fragility.figures()
-    top = max(SEVERITIES)
-    for p in points:
-        if p.severity == top:
-            proof[f"drift.{p.shift}.s{top}.quality"] = p.variant
-            proof[f"drift.{p.shift}.s{top}.disagreement"] = p.disagreement
-    for d, figures in own.items():
-        for key, value in figures.items():
-            if key not in ("trials", "null_trials"):
-                proof[f"detector.{d}.{key}"] = value
-    if prep.case.is_reference:  # the reference's detectors over DETECTOR.trials draws: what can show <= 5 %
-        for d, figures in sets.reference_detector.items():
-            for key, value in figures.items():
-                if key in ("fpr", "fpr_high", "trials", "null_trials") or key.endswith(f".s{top}"):
-                    proof[f"reference_detector.{d}.{key}"] = value
+    proof = drift_figures.proof_figures(fragility, points, own,
+                                        sets.reference_detector if prep.case.is_reference else None, max(SEVERITIES))
     details = {
         "points": [p.to_dict() for p in points],
         "clean": drift_figures.point(clean, labels).to_dict(),
@@ -197,11 +177,12 @@ def settings() -> dict[str, Any]:
     return {"shifts": [(s.name, s.kind, s.describe, s.resamples) for s in shift_code.SHIFTS],
             "severities": list(SEVERITIES), "variant_severities": list(VARIANT_SEVERITIES),
             "detector": dataclasses.asdict(DETECTOR), "variant_detector": dataclasses.asdict(VARIANT_DETECTOR),
-            "clean_loss_max": drift_figures.CLEAN_LOSS_MAX, "excess_max": drift_figures.EXCESS_MAX}
+            "clean_loss_max": drift_figures.CLEAN_LOSS_MAX, "excess_max": drift_figures.EXCESS_MAX,
+            **drift_text.settings()}
 
 
 def register(run: AnalysisRun) -> None:
     wrap(SUITE, DriftConfig, SOURCES)
     # interpretability: the paired intervals (mean_interval) come from there
     run.analyzers[SUITE] = Analyzer(analyze, settings, (sys.modules[__name__], drift_figures, detectors, shift_code,
-                                                         interpretability, variants))
+                                                         interpretability, variants, drift_text, text_shifts))

@@ -10,7 +10,10 @@ from harness.analysis.detectors import (
     ks_statistics,
     mmd_permutation,
     mmd_pvalue,
+    moved_window,
+    random_projection,
     rates,
+    table,
     upper_bound,
 )
 from harness.errors import ConfigError
@@ -100,3 +103,37 @@ def test_each_draw_compares_windows_that_share_no_row(monkeypatch):
     assert found.fired == {"ks": 0.0, "mmd": 0.0} and len(seen) == 5
     for a, b in seen:
         assert len(a) == len(b) == 100 and not set(a[:, 0]) & set(b[:, 0])
+
+
+def _embedding_windows(n=200, dim=384, shift=0.0, seed=0):
+    x = np.random.default_rng(seed).normal(size=(n, dim))
+    x[:, :8] += shift  # a mean shift in a few of the columns
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_each_test_on_embeddings_rejects_a_planted_mean_shift_and_not_identical_samples():
+    a, b = _embedding_windows(), _embedding_windows(shift=0.5, seed=1)
+    rng = np.random.default_rng(0)
+    assert ks_bonferroni(a, b, 0.05) and mmd_permutation(a, b, 0.05, 50, rng)
+    assert not ks_bonferroni(a, a, 0.05) and not mmd_permutation(a, a, 0.05, 50, rng)
+    again = _embedding_windows(seed=2)  # another clean sample of the same distribution
+    assert not ks_bonferroni(a, again, 0.05)
+
+
+def test_a_random_projection_is_fixed_by_its_seed_and_keeps_a_shift_visible():
+    p = random_projection(384, 32, seed=0)
+    assert p.shape == (384, 32) and np.array_equal(p, random_projection(384, 32, seed=0))
+    assert not np.array_equal(p, random_projection(384, 32, seed=1))
+    a, b = _embedding_windows() @ p, _embedding_windows(shift=0.5, seed=1) @ p
+    assert ks_bonferroni(a, b, 0.05) and mmd_permutation(a, b, 0.05, 50, np.random.default_rng(0))
+
+
+def test_the_table_names_each_window_and_counts_its_draws():
+    clean = _embedding_windows(n=600, dim=16)
+    moved = _embedding_windows(n=600, dim=16, shift=1.0, seed=3)
+    settings = DetectorSettings(trials=5, null_trials=10, permutations=20)  # 1/21 < 0.05
+    found = table(clean, {"noise.s3": (moved_window(moved), 7)}, settings)
+    assert set(found) == {"ks", "mmd"}
+    assert found["ks"]["noise.s3"] == 1.0 and found["mmd"]["noise.s3"] == 1.0
+    assert found["ks"]["trials"] == 5.0 and found["ks"]["null_trials"] == 10.0 and found["ks"]["window"] == 200.0
+    assert found["ks"]["fpr_high"] >= found["ks"]["fpr"]
