@@ -139,3 +139,22 @@ def test_the_page_shows_the_three_sections_with_rules_as_escaped_text():
     for title in ("interpretability: do the reference", "drift: quality under shifted inputs",
                   "cost: dollars per million inferences"):
         assert title in page
+
+
+def test_drift_draws_an_embedding_models_cosine_curves_and_its_shifted_sentences():
+    points = [{"shift": "typos", "severity": s, "reference": 1 - 0.15 * s, "variant": 0.99 - 0.15 * s,
+               "disagreement": 0.01, "excess": 0.01, "excess_low": 0.0, "excess_high": 0.02} for s in (1, 2, 3)]
+    quality = "cosine to the reference's embedding of the clean sentence"
+    table = {"ks": {"fpr": 0.05, "fpr_high": 0.07, "window": 200.0, "trials": 100.0, "null_trials": 500.0,
+                    "typos.s3": 1.0}}
+    details = {"analysis": {"points": points, "clean": {"reference": 1.0, "variant": 0.995}, "quality": quality,
+                            "worst": {"shift": "typos", "severity": 3}, "reference_detector": table,
+                            "examples": {"typos.s1": "Teh cat.", "typos.s3": "Teh cta."}}}
+    record = records.record("minilm", "drift", "int8", "torch_eager", proof={"drift.worst_excess": 0.01},
+                            details=details)
+    section = drift.render("drift", _cases(record))
+    (fig,) = section.figures
+    assert fig["layout"]["title"]["text"] == f"minilm: {quality} against typos severity"
+    assert fig["layout"]["yaxis"]["title"]["text"] == quality
+    assert fig["data"][0]["y"] == pytest.approx([1.0, 0.85, 0.7, 0.55])
+    assert section.lines[-1] == "minilm: typos at severity 3: 'Teh cta.'"

@@ -32,20 +32,31 @@ def _detector_lines(model: str, table: Mapping[str, Mapping[str, Any]]) -> list[
     return lines
 
 
+def _example_lines(model: str, examples: Mapping[str, Any]) -> list[str]:
+    """A shifted sentence per text shift at the highest severity (what the shifts do, read at a glance)."""
+    top = [(k, v) for k, v in sorted(examples.items()) if k.endswith(".s3")]
+    return [f"{model}: {k.removesuffix('.s3')} at severity 3: {v!r}" for k, v in top]
+
+
 @register("drift")
 def render(technique: str, cases: Sequence[Case]) -> Section:
     section = Section(technique, "drift: quality under shifted inputs", columns=COLUMNS,
-                      note="test accuracy per shift and severity (dashed: the fp32 reference); excess loss: the "
-                           "worst loss beyond the reference at severity <= 3 (contract <= 0.02 where the clean loss "
-                           "is < 0.01); fpr: the variant's detectors' false-positive rate on clean windows (20 "
-                           "draws; the reference's, over more draws, in the text below)")
+                      note="quality per shift and severity (dashed: the fp32 reference): test accuracy, or for an "
+                           "embedding model the mean cosine to the reference's embedding of the clean sentence; "
+                           "excess loss: the worst loss beyond the reference at severity <= 3 (contract <= 0.02 "
+                           "where the clean loss is < 0.01); fpr: the variant's detectors' false-positive rate on "
+                           "clean windows (20 draws; the reference's, over more draws, in the text below)")
     curves: dict[tuple[str, str], list[go.Scatter]] = {}
+    quality: dict[str, str] = {}
     seen: set[str] = set()
     for case in cases:
         a = ((case.get("record") or {}).get("details") or {}).get("analysis") or {}
+        if a.get("quality"):  # an embedding model names its quality; a classifier's is test accuracy
+            quality.setdefault(case["model"], str(a["quality"]))
         if case["model"] not in seen and a.get("reference_detector"):
             seen.add(case["model"])
             section.lines += _detector_lines(case["model"], a["reference_detector"])
+            section.lines += _example_lines(case["model"], a.get("examples") or {})
         worst = a.get("worst") or {}
         section.rows.append((case["case_id"], case.get("_source", ""),
                              fmt(metric(case, "proof.drift.clean_loss"), ".3f"),
@@ -71,6 +82,7 @@ def render(technique: str, cases: Sequence[Case]) -> Section:
                                      mode="lines+markers", name=case["config"], line={"color": color},
                                      hovertemplate="%{x}: %{y:.3f}<extra>" + case["case_id"] + "</extra>"))
     for (model, shift), traces in sorted(curves.items()):
-        section.figures.append(figure(traces, f"{model}: accuracy against {shift} severity", height=320,
-                                      xaxis_title="severity (0 = clean)", yaxis_title="test accuracy"))
+        title, axis = (quality[model],) * 2 if model in quality else ("accuracy", "test accuracy")
+        section.figures.append(figure(traces, f"{model}: {title} against {shift} severity", height=320,
+                                      xaxis_title="severity (0 = clean)", yaxis_title=axis))
     return section
