@@ -49,7 +49,7 @@ def _spec(data=None, build=None):
     def made():
         return None
 
-    return types.SimpleNamespace(name="toy", input_names=("input_ids", "attention_mask"), throughput_batch=3,
+    return types.SimpleNamespace(name="toy", input_names=("input_ids", "attention_mask"), throughput_batch=5,
                                  data=data or made, build=build or MeanEncoder)
 
 
@@ -97,7 +97,7 @@ def test_a_tokenizer_that_does_not_make_the_test_inputs_is_refused():
 def test_the_reference_cut_to_each_batchs_longest_sentence_embeds_as_at_full_length():
     module = MeanEncoder().eval()
     reference = types.SimpleNamespace(spec=_spec(), module=module)
-    inputs = WordTokenizer()(list(SENTENCES) * 3, True, True, LENGTH, "pt")
+    inputs = WordTokenizer()(list(SENTENCES) * 3, True, True, LENGTH, "pt")  # batches of 5 mix lengths
     inputs = (inputs["input_ids"], inputs["attention_mask"])
     cut = drift_text.embed_reference(reference, inputs)
     assert cut.shape == (12, 16)
