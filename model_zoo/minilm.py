@@ -129,6 +129,7 @@ SPEC = register_model(
         quality=EmbeddingFidelity(),
         recipe=None,
         input_names=("input_ids", "attention_mask"),
+        tokenizer=tokenizer,
         throughput_batch=16,
         calibration_size=32,
         description="pretrained all-MiniLM-L6-v2 sentence encoder, mean-pooled and normalised (22.7M params)",

@@ -125,6 +125,10 @@ class ModelSpec:
     # classes' names, in the model's input and output order. None: "feature 3", "class 1".
     feature_names: tuple[str, ...] | None = None
     class_names: tuple[str, ...] | None = None
+    # A token model's own tokenizer (a Hugging Face-style callable: texts, padding, truncation, max_length,
+    # return_tensors → its named inputs): what makes its inputs from text the harness writes (shifted sentences in
+    # the drift suite, a corpus to fine-tune on). None: the model reads no text the harness can make.
+    tokenizer: Callable[[], Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -78,18 +77,16 @@ class TextReader:
 
 
 def text_reader(spec: ModelSpec, splits: Splits) -> TextReader:
-    """The model's reader: the tokenizer its builder offers (``spec.build.tokenizer()``) or, else, the
-    ``tokenizer()`` its data module defines beside ``data``; checked to make its test inputs again from
-    ``extra["sentences"]``. A ConfigError says what is missing."""
+    """The model's reader: its declared tokenizer (``ModelSpec.tokenizer``), checked to make its test inputs again
+    from ``extra["sentences"]``. A ConfigError says what is missing."""
     sentences = splits.extra.get("sentences")
     if not sentences or len(sentences) != len(splits.test):
         raise ConfigError(f"model {spec.name!r}: drift on text needs the test split's sentences as "
                           f"`Splits.extra['sentences']` ({len(splits.test)} texts), got {_how_many(sentences)}")
-    module = sys.modules.get(getattr(spec.data, "__module__", "") or "")
-    make = getattr(spec.build, "tokenizer", None) or getattr(module, "tokenizer", None)
+    make = spec.tokenizer
     if not callable(make):
         raise ConfigError(f"model {spec.name!r}: drift on text needs a tokenizer to tokenize shifted sentences: "
-                          "expected `tokenizer()` on its builder or beside its `data`; found none")
+                          "expected `ModelSpec(tokenizer=...)`; found none")
     reader = TextReader(make(), int(splits.test.inputs[0].shape[1]), spec.input_names)
     again = reader(sentences)
     if len(again) != len(splits.test.inputs) or not all(torch.equal(a, b) for a, b in

@@ -41,16 +41,9 @@ class MeanEncoder(nn.Module):
         return nn.functional.normalize((x * m).sum(1) / m.sum(1), dim=1)
 
 
-def tokenizer():  # the module convention drift_text reads beside `data`
-    return WordTokenizer()
-
-
-def _spec(data=None, build=None):
-    def made():
-        return None
-
+def _spec(tokenizer=WordTokenizer):
     return types.SimpleNamespace(name="toy", input_names=("input_ids", "attention_mask"), throughput_batch=5,
-                                 data=data or made, build=build or MeanEncoder)
+                                 build=MeanEncoder, tokenizer=tokenizer)
 
 
 def _splits(sentences=SENTENCES):
@@ -59,39 +52,30 @@ def _splits(sentences=SENTENCES):
     return Splits(test, test, test, extra={"sentences": sentences} if sentences is not None else {})
 
 
-def _made_here():
-    """A data function of this module: its `tokenizer()` is the one the reader finds."""
-
-
 def test_the_reader_tokenizes_like_the_test_split_at_its_length():
-    reader = drift_text.text_reader(_spec(data=_made_here), _splits())
+    reader = drift_text.text_reader(_spec(), _splits())
     assert reader.length == LENGTH
     ids, mask = reader(["a cat"])
     assert ids.shape == (1, LENGTH) and mask.tolist() == [[1, 1, 1, 0, 0, 0, 0, 0]]
 
 
-def test_a_builders_tokenizer_comes_first():
-    build = types.SimpleNamespace(tokenizer=WordTokenizer)
-    assert isinstance(drift_text.text_reader(_spec(build=build), _splits()).tokenizer, WordTokenizer)
-
-
 def test_a_model_without_test_sentences_is_refused_saying_what_was_expected():
     with pytest.raises(ConfigError, match=r"needs the test split's sentences as `Splits.extra\['sentences'\]` "
                                           r"\(4 texts\), got none$"):
-        drift_text.text_reader(_spec(data=_made_here), _splits(sentences=None))
+        drift_text.text_reader(_spec(), _splits(sentences=None))
     with pytest.raises(ConfigError, match=r"\(4 texts\), got 2$"):
-        drift_text.text_reader(_spec(data=_made_here), _splits(sentences=SENTENCES[:2]))
+        drift_text.text_reader(_spec(), _splits(sentences=SENTENCES[:2]))
 
 
 def test_a_model_without_a_tokenizer_is_refused_saying_where_one_is_expected():
-    with pytest.raises(ConfigError, match=r"expected `tokenizer\(\)` on its builder or beside its `data`; found none$"):
-        drift_text.text_reader(_spec(data=np.zeros), _splits())
+    with pytest.raises(ConfigError, match=r"expected `ModelSpec\(tokenizer=...\)`; found none$"):
+        drift_text.text_reader(_spec(tokenizer=None), _splits())
 
 
 def test_a_tokenizer_that_does_not_make_the_test_inputs_is_refused():
     shuffled = (SENTENCES[1], SENTENCES[0], *SENTENCES[2:])
     with pytest.raises(ConfigError, match=r"does not make its test inputs from `extra\['sentences'\]`"):
-        drift_text.text_reader(_spec(data=_made_here), _splits(sentences=shuffled))
+        drift_text.text_reader(_spec(), _splits(sentences=shuffled))
 
 
 def test_the_reference_cut_to_each_batchs_longest_sentence_embeds_as_at_full_length():
