@@ -29,6 +29,8 @@ from pathlib import Path
 CORPUS_PATH = Path(__file__).parent / "data" / "corpus.txt"
 SENTENCES_PATH = Path(__file__).parent / "data" / "sentences.json"
 GRAMMAR_SENTENCES = 2500
+# The corpus's last HELD_OUT sentences are the drift suite's detector pool: nothing may train on them.
+HELD_OUT = 600
 SEED = 20261201
 
 _SENTENCE = re.compile(r"[A-Z][A-Za-z0-9 ,.'()\-;:?!]+[.!?]")
@@ -44,6 +46,16 @@ def sentences() -> tuple[str, ...]:
     if not lines:
         raise ValueError(f"{CORPUS_PATH} holds no sentence: regenerate it with `python -m model_zoo.corpus --write`")
     return lines
+
+
+def trainable() -> tuple[str, ...]:
+    """The sentences a model may be trained or fine-tuned on: the corpus minus its last :data:`HELD_OUT`."""
+    return sentences()[:-HELD_OUT]
+
+
+def held_out() -> tuple[str, ...]:
+    """The corpus's last :data:`HELD_OUT` sentences, never trained on (the drift detectors' pool)."""
+    return sentences()[-HELD_OUT:]
 
 
 def digest() -> str:

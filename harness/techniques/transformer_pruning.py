@@ -33,6 +33,7 @@ from harness.techniques.embedding_distillation import (
     distil_embeddings,
     finetune_key,
     layer_list,
+    require_finetune,
     text_model_missing,
     trim,
 )
@@ -165,6 +166,12 @@ def apply_plan(module: nn.Module, plan: Plan) -> nn.Module:
     return module.eval()
 
 
+def pruned_layer_map(module: nn.Module) -> tuple[int, ...]:
+    """Each pruned layer is matched to the teacher's layer of the same index: pruning keeps every layer and the
+    hidden size, so layer i's output is meant to stay the teacher's layer i output."""
+    return tuple(range(len(bert_layers(module))))
+
+
 def shape_counts(module: nn.Module) -> tuple[int, int]:
     """Heads and FFN channels the encoder has, summed over its layers, read from the Linear shapes."""
     layers = bert_layers(module)
@@ -185,10 +192,13 @@ class TransformerPruningConfig(TechniqueConfig):
     ffn_ratio: float = 0.3
     importance: str = "activation"
     sentences: int = 1024  # with the defaults below, ~65 s on one CPU thread (docs/pruning.md)
-    val_sentences: int = 128
+    val_sentences: int = 256
     epochs: int = 1
     lr: float = 2e-4
     batch_size: int = 16
+    hidden_weight: float = 1.0  # weight of the per-layer hidden-state term beside the embedding cosine
+    warmup: float = 0.1  # share of the steps the learning rate warms up over, before decaying linearly to 0
+    threads: int = 2  # training threads (part of the cache key: float sums differ with the thread count)
     min_speedup: float = 0.0
     backends: tuple[str, ...] = ()
     large: ClassVar[bool] = True  # a fine-tune of a pretrained encoder: its cases run under `pytest -m large`
@@ -211,6 +221,7 @@ class TransformerPruningConfig(TechniqueConfig):
         require_int("epochs", self.epochs, 0)
         require_int("batch_size", self.batch_size, 1)
         require_range("lr", self.lr, 0.0, 1.0, low_open=True)
+        require_finetune(self.hidden_weight, self.warmup, self.threads)
         require_range("min_speedup", self.min_speedup, 0.0, 100.0)
 
     @property
@@ -219,7 +230,8 @@ class TransformerPruningConfig(TechniqueConfig):
 
     @property
     def finetune(self) -> FineTune:
-        return FineTune(self.sentences, self.val_sentences, self.epochs, self.lr, self.batch_size)
+        return FineTune(self.sentences, self.val_sentences, self.epochs, self.lr, self.batch_size,
+                        self.hidden_weight, self.warmup, self.threads)
 
     def runs_on(self, backend: str) -> bool:
         return not self.backends or backend in self.backends
@@ -281,7 +293,7 @@ def apply_transformer_pruning(reference: Reference, config: TransformerPruningCo
         module, figures = cached_finetune(
             ctx, key, lambda: pruned_structure(reference, config),
             lambda pruned: distil_embeddings(pruned, teacher, reference.spec, reference.splits.test, config.finetune,
-                                             label))
+                                             label, layer_map=pruned_layer_map(pruned)))
     else:
         module, figures = pruned_structure(reference, config), {}
     ref_heads, ref_channels = shape_counts(teacher)

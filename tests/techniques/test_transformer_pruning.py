@@ -9,12 +9,14 @@ import torch
 from harness.cache import Cache
 from harness.context import Context
 from harness.errors import ConfigError
+from harness.techniques.embedding_distillation import corpus_splits, layer_hidden_loss
 from harness.techniques.transformer_pruning import (
     TransformerPruningConfig,
     apply_plan,
     apply_transformer_pruning,
     bert_layers,
     plan_pruning,
+    pruned_structure,
     shape_counts,
 )
 from tests.techniques.embedding_toys import tiny_bert_reference
@@ -60,6 +62,7 @@ def test_pruning_proves_what_it_removed_and_the_fine_tune_lowered_the_loss(ctx):
     assert proof["heads_removed"] == 0.25 and proof["ffn_channels_removed"] == 0.25
     assert shape_counts(artifact.module) == (6, 96) and shape_counts(ref.module) == (8, 128)
     assert proof["macs_ratio"] > 1 and proof["loss_after"] < proof["loss_before"]
+    assert 0 < proof["hidden_share"] < 1 and proof["hidden_loss_after"] < proof["hidden_loss_before"]
     assert all(e.name != "heads_removed_planned_low" or proof["heads_removed"] >= e.threshold
                for e in cfg.expectations())
 
@@ -69,6 +72,8 @@ def test_pruning_proves_what_it_removed_and_the_fine_tune_lowered_the_loss(ctx):
     ("ffn_ratio", -0.1, r"`ffn_ratio` must be in \[0, 1\), got -0.1"),
     ("importance", "taylor", "`importance` must be one of activation, magnitude; got 'taylor'"),
     ("batch_size", 0, "`batch_size` must be a whole number >= 1"),
+    ("hidden_weight", float("nan"), r"`hidden_weight` must be in \[0, 100\], got nan"),
+    ("warmup", -0.1, r"`warmup` must be in \[0, 1\), got -0.1"),
 ])
 def test_bad_pruning_configs_name_the_field(field, value, message):
     with pytest.raises(ConfigError, match=message) as err:
@@ -96,3 +101,14 @@ def test_the_least_important_head_and_channel_go_first(importance):
         lay.ffn_in.weight[7] *= 1e-3
     plan = plan_pruning(ref.module, 1, 1, importance, ref.splits.test.inputs)
     assert plan[0] == ((2,), (7,))
+
+
+def test_pruned_layers_are_matched_to_the_teachers_same_layers(ctx):
+    ref = tiny_bert_reference()
+    cfg = TransformerPruningConfig(name="p", head_ratio=0.25, ffn_ratio=0.25, **FAST)
+    proof = apply_transformer_pruning(ref, cfg, ctx).proof
+    val = corpus_splits(ref.spec, ref.splits.test, cfg.sentences, cfg.val_sentences).val
+    pruned = pruned_structure(ref, cfg)
+    same = float(layer_hidden_loss(pruned, ref.module, val, (0, 1)).mean())
+    assert proof["hidden_loss_before"] == pytest.approx(same, rel=1e-4)
+    assert same < float(layer_hidden_loss(pruned, ref.module, val, (1, 1)).mean())  # a shifted map is far worse
