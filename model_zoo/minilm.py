@@ -85,10 +85,6 @@ class MiniLMBuilder:
                 hf_logging.enable_progress_bar()
         return MiniLMEncoder(encoder.float()).eval()
 
-    def tokenizer(self) -> Tokenizer:
-        """The model's tokenizer: what a technique that fine-tunes the encoder on text reads its corpus with."""
-        return tokenizer()
-
     def fingerprint(self) -> str:
         """Package version, hash of config.json and size of the weights file: changes when the model does."""
         folder = model_path()

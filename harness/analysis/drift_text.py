@@ -2,7 +2,7 @@
 to the reference's clean embedding, and the drift detectors on embeddings.
 
 Quality is read on the model's test sentences (``Splits.extra["sentences"]``, the texts of its test split); the
-detectors draw their windows from a larger pool: the last :data:`DRIFT_POOL` sentences of the committed corpus
+detectors draw their windows from a larger pool: the held-out sentences of the committed corpus
 (:mod:`model_zoo.corpus`). Every sentence set is tokenized again by the model's own tokenizer at the length of its
 test inputs; the reference encodes each set once per model (shared by the model's cases), a variant once per case.
 """
@@ -30,10 +30,6 @@ from model_zoo.spec import ModelSpec, Splits
 
 logger = logging.getLogger(__name__)
 
-# The drift detectors' pool: the corpus's last 600 sentences (held out: the MiniLM fine-tunes and students that
-# train on model_zoo.corpus must leave them out, corpus.sentences()[:-DRIFT_POOL]). 600 gives each draw two
-# disjoint halves of 300, from which windows of 200 are drawn.
-DRIFT_POOL = 600
 # Columns the detectors read: None, the embedding's own (384 for minilm; "Failing Loudly" runs KS with Bonferroni
 # on representations so); or a fixed random projection to that many.
 PROJECTION: int | None = None
@@ -50,10 +46,11 @@ Features = Callable[[np.ndarray], np.ndarray]
 
 
 def drift_pool() -> tuple[str, ...]:
-    """The detectors' sentence pool: the committed corpus's last :data:`DRIFT_POOL` sentences."""
+    """The detectors' sentence pool: the committed corpus's held-out sentences (its last ``corpus.HELD_OUT``, 600:
+    two disjoint halves of 300 per draw, windows of 200 from each), which nothing trains on."""
     from model_zoo import corpus
 
-    return corpus.sentences()[-DRIFT_POOL:]
+    return corpus.held_out()
 
 
 def pool_digest() -> str:
@@ -207,7 +204,7 @@ def analyze(prep: Prepared, run: AnalysisRun, suite: str, detector: detectors.De
         "detector_settings": dataclasses.asdict(detector), "variant_trials": variant_settings.trials,
         "shifts": {s.name: s.describe for s in sets.shifts}, "quality": QUALITY,
         "detector_features": _features_text(ref_clean.shape[1]), "examples": sets.examples,
-        "pool": f"the last {DRIFT_POOL} sentences of model_zoo/data/corpus.txt",
+        "pool": f"the last {len(drift_pool())} sentences of model_zoo/data/corpus.txt (held out from training)",
         "test_sentences": len(ref_clean), "reference_sets_s": sets.made_s, "reused_reference": same,
         "variant_detectors": VARIANT_DETECTORS,
     }
@@ -232,6 +229,6 @@ def _features_text(columns: int) -> str:
 def settings() -> dict[str, Any]:
     """What text figures depend on besides the variant, the reference and the code: the shifts, the pool, the
     detectors' columns."""
-    return {"text_shifts": [(s.name, s.kind, s.describe) for s in TEXT_SHIFTS], "pool": DRIFT_POOL,
+    return {"text_shifts": [(s.name, s.kind, s.describe) for s in TEXT_SHIFTS], "pool": len(drift_pool()),
             "pool_digest": pool_digest(), "projection": PROJECTION, "projection_seed": PROJECTION_SEED,
             "variant_detectors": VARIANT_DETECTORS}

@@ -7,7 +7,7 @@ encoders use — the layer-dropping student here and the head/FFN-pruned encoder
 
 The student keeps the teacher's embeddings and every other layer (``layers``), so it starts near its teacher and
 needs only a short fine-tune. It applies by traits — an embedding model reading token ids, tagged ``transformer``,
-whose builder hands out its ``tokenizer()`` — never by a model's name.
+whose spec declares its tokenizer (``ModelSpec.tokenizer``) — never by a model's name.
 """
 
 from __future__ import annotations
@@ -53,9 +53,8 @@ CONTRACT_FIELDS = ("name", "min_quality_retention", "min_speedup", "backends")
 # --- the corpus ------------------------------------------------------------------------------------------------------
 
 def text_tokenizer(spec: ModelSpec) -> Tokenizer | None:
-    """The tokenizer a model's builder hands out (``spec.build.tokenizer()``), or None where it has none."""
-    make = getattr(spec.build, "tokenizer", None)
-    return make() if callable(make) else None
+    """The tokenizer the model's spec declares (``ModelSpec.tokenizer``), or None where it declares none."""
+    return spec.tokenizer() if callable(spec.tokenizer) else None
 
 
 def text_model_missing(spec: ModelSpec, traits: Traits) -> str | None:
@@ -64,8 +63,8 @@ def text_model_missing(spec: ModelSpec, traits: Traits) -> str | None:
         return "needs a sentence-embedding model reading token ids"
     if TRANSFORMER not in spec.tags:
         return f"needs a transformer encoder (ModelSpec tag {TRANSFORMER!r})"
-    if not callable(getattr(spec.build, "tokenizer", None)):
-        return "needs its tokenizer to read the text corpus (a `tokenizer()` method on ModelSpec.build)"
+    if not callable(spec.tokenizer):
+        return "needs its tokenizer to read the text corpus (ModelSpec(tokenizer=...))"
     return None
 
 
@@ -79,7 +78,7 @@ def corpus_splits(spec: ModelSpec, test: Split, sentences: int, val_sentences: i
                           f"sentences (its last {corpus.HELD_OUT} are held out), got {sentences + val_sentences:,}")
     tokenizer = text_tokenizer(spec)
     if tokenizer is None:
-        raise ConfigError(f"model {spec.name!r} hands out no tokenizer; give its build callable a `tokenizer()`")
+        raise ConfigError(f"model {spec.name!r} declares no tokenizer; expected ModelSpec(tokenizer=...)")
     length = int(spec.example_inputs(1)[0].shape[1])
 
     def tokenize(part: tuple[str, ...]) -> Split:
@@ -471,7 +470,7 @@ class EmbeddingStudentConfig(TechniqueConfig):
     min_speedup: float = 0.0
     backends: tuple[str, ...] = ()  # backends it runs on (empty: every backend that takes a torch module)
     large: ClassVar[bool] = True  # a fine-tune of a pretrained encoder: its cases run under `pytest -m large`
-    technique: ClassVar[str] = "distillation"
+    technique: ClassVar[str] = "embedding_distillation"
     report_section: ClassVar[str] = "distillation"
     report_figures: ClassVar[tuple[ReportFigure, ...]] = (
         ReportFigure("proof.layers", "layers", "{:.0f}"),

@@ -202,7 +202,7 @@ class TransformerPruningConfig(TechniqueConfig):
     min_speedup: float = 0.0
     backends: tuple[str, ...] = ()
     large: ClassVar[bool] = True  # a fine-tune of a pretrained encoder: its cases run under `pytest -m large`
-    technique: ClassVar[str] = "pruning"
+    technique: ClassVar[str] = "transformer_pruning"
     report_section: ClassVar[str] = "pruning"
     report_figures: ClassVar[tuple[ReportFigure, ...]] = (
         ReportFigure("proof.heads_removed", "heads removed", "{:.0%}"),

@@ -57,5 +57,5 @@ def tiny_bert_reference() -> Reference:
     spec = ModelSpec(name="tiny_bert", task=Task.EMBEDDING, build=build, data=lambda: Splits(test, test, test),
                      example_inputs=lambda n: tuple(t[np.arange(n) % 8] for t in test.inputs),
                      quality=EmbeddingFidelity(), recipe=None, input_names=("input_ids", "attention_mask"),
-                     tags=frozenset({"transformer"}), input_kind=InputKind.TOKENS)
+                     tags=frozenset({"transformer"}), input_kind=InputKind.TOKENS, tokenizer=build.tokenizer)
     return Reference(spec=spec, module=build(), key="tiny-bert", splits=Splits(test, test, test))
