@@ -23,9 +23,7 @@ from harness.cache import make_key
 from harness.config import require_choice, require_int, require_range
 from harness.core import Expectation
 from harness.errors import ConfigError, TechniqueError
-from harness.techniques.base import Context, ReportFigure, TechniqueConfig, register_preset, register_technique
-from harness.techniques.chain import ChainConfig
-from harness.techniques.embedding_distillation import (
+from harness.techniques._embedding_finetune import (
     FINETUNE_SEED,
     FineTune,
     cached_finetune,
@@ -37,6 +35,8 @@ from harness.techniques.embedding_distillation import (
     text_model_missing,
     trim,
 )
+from harness.techniques.base import Context, ReportFigure, TechniqueConfig, register_preset, register_technique
+from harness.techniques.chain import ChainConfig
 from harness.techniques.quantization import OrtDynamicInt8Config
 from harness.training import reproducible
 from model_zoo.reference import Reference

@@ -11,14 +11,11 @@ import torch
 from harness.cache import Cache
 from harness.context import Context
 from harness.errors import ConfigError
-from harness.techniques.embedding_distillation import (
-    EmbeddingStudentConfig,
+from harness.techniques._embedding_finetune import (
     FineTune,
-    apply_embedding_student,
     corpus_splits,
     cosine_loss,
     distil_embeddings,
-    drop_layers,
     embed,
     layer_hidden_loss,
     layer_list,
@@ -27,6 +24,7 @@ from harness.techniques.embedding_distillation import (
     text_model_missing,
     trim,
 )
+from harness.techniques.embedding_distillation import EmbeddingStudentConfig, apply_embedding_student, drop_layers
 from model_zoo import corpus
 from model_zoo.traits import traits_of
 from tests.techniques.embedding_toys import HashTokenizer, tiny_bert_reference

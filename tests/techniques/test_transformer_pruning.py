@@ -9,7 +9,7 @@ import torch
 from harness.cache import Cache
 from harness.context import Context
 from harness.errors import ConfigError
-from harness.techniques.embedding_distillation import corpus_splits, layer_hidden_loss
+from harness.techniques._embedding_finetune import corpus_splits, layer_hidden_loss
 from harness.techniques.transformer_pruning import (
     TransformerPruningConfig,
     apply_plan,
