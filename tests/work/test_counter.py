@@ -109,3 +109,11 @@ def test_without_valgrind_counting_is_unavailable_with_the_reason(monkeypatch):
     assert not found.ok and found.reason == "valgrind is not on PATH (Debian: apt-get install valgrind)"
     monkeypatch.setattr(counting.platform, "machine", lambda: "aarch64")
     assert "counting runs on Linux x86-64" in counting.availability().reason
+
+
+def test_the_worker_pins_pythons_string_hashing_whatever_the_caller_has(monkeypatch):
+    from harness.work.counter import worker_environment
+
+    monkeypatch.setenv("PYTHONHASHSEED", "random")
+    env = worker_environment()
+    assert env["PYTHONHASHSEED"] == "0" and env["PYTHONPATH"]
