@@ -13,11 +13,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from harness import training as training_loop
+from harness.artifact import ArtifactKind
 from harness.cache import make_key, source_hash
 from harness.config import require_int, require_range
 from harness.errors import CacheError, ConfigError, TechniqueError
@@ -338,11 +340,51 @@ class FineTune:
         return TrainRecipe(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, seed=FINETUNE_SEED)
 
 
-def require_finetune(hidden_weight: float, warmup: float, threads: int) -> None:
-    """The fine-tune settings every config that fine-tunes an encoder shares, checked with one message each."""
-    require_range("hidden_weight", hidden_weight, 0.0, 100.0)
-    require_range("warmup", warmup, 0.0, 1.0, high_open=True)
-    require_int("threads", threads, 1)
+@dataclasses.dataclass(frozen=True)
+class EncoderFineTuneConfig(TechniqueConfig):
+    """What every technique that fine-tunes a smaller encoder against its teacher shares: the fine-tune's settings
+    (:class:`FineTune`), a speed it may claim (``min_speedup``), the backends it runs on, and where it applies
+    (transformer sentence encoders reading token ids, by traits). Its cases are large (``pytest -m large``)."""
+
+    sentences: int = 4000
+    val_sentences: int = 256
+    epochs: int = 1
+    lr: float = 5e-4
+    batch_size: int = 16
+    hidden_weight: float = 1.0  # weight of the per-layer hidden-state term beside the embedding cosine
+    warmup: float = 0.1  # share of the steps the learning rate warms up over, before decaying linearly to 0
+    threads: int = 1  # training threads (a key field: float sums differ by thread count); 2 was slower here
+    min_speedup: float = 0.0
+    backends: tuple[str, ...] = ()  # backends it runs on (empty: every backend that takes a torch module)
+    large: ClassVar[bool] = True  # a fine-tune of a pretrained encoder: its cases run under `pytest -m large`
+    min_epochs: ClassVar[int] = 1  # 0 where the technique means something without a fine-tune (pruning)
+
+    def validate(self) -> None:
+        super().validate()
+        require_int("sentences", self.sentences, 1)
+        require_int("val_sentences", self.val_sentences, 1)
+        require_int("epochs", self.epochs, self.min_epochs)
+        require_int("batch_size", self.batch_size, 1)
+        require_range("lr", self.lr, 0.0, 1.0, low_open=True)
+        require_range("hidden_weight", self.hidden_weight, 0.0, 100.0)
+        require_range("warmup", self.warmup, 0.0, 1.0, high_open=True)
+        require_int("threads", self.threads, 1)
+        require_range("min_speedup", self.min_speedup, 0.0, 100.0)
+
+    @property
+    def output_kind(self) -> ArtifactKind:
+        return ArtifactKind.TORCH_MODULE
+
+    @property
+    def finetune(self) -> FineTune:
+        return FineTune(self.sentences, self.val_sentences, self.epochs, self.lr, self.batch_size,
+                        self.hidden_weight, self.warmup, self.threads)
+
+    def runs_on(self, backend: str) -> bool:
+        return not self.backends or backend in self.backends
+
+    def not_applicable(self, spec: ModelSpec, traits: Traits) -> str | None:
+        return text_model_missing(spec, traits) or super().not_applicable(spec, traits)
 
 
 def distil_embeddings(student: nn.Module, teacher: nn.Module, spec: ModelSpec, test: Split, settings: FineTune,

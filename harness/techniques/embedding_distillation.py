@@ -18,24 +18,19 @@ from torch import nn
 
 from harness.artifact import Artifact, ArtifactKind, weights_digest
 from harness.cache import make_key
-from harness.config import require_int, require_range
 from harness.core import Expectation
 from harness.errors import ConfigError
 from harness.techniques._embedding_finetune import (
-    FineTune,
+    EncoderFineTuneConfig,
     cached_finetune,
     distil_embeddings,
     finetune_key,
     layer_list,
-    require_finetune,
-    text_model_missing,
 )
-from harness.techniques.base import Context, ReportFigure, TechniqueConfig, register_preset, register_technique
+from harness.techniques.base import Context, ReportFigure, register_preset, register_technique
 from harness.techniques.chain import ChainConfig
 from harness.techniques.quantization import OrtDynamicInt8Config
 from model_zoo.reference import Reference
-from model_zoo.spec import ModelSpec
-from model_zoo.traits import Traits
 
 # --- the layer-dropping student --------------------------------------------------------------------------------------
 
@@ -59,7 +54,7 @@ def _params(module: nn.Module) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
-class EmbeddingStudentConfig(TechniqueConfig):
+class EmbeddingStudentConfig(EncoderFineTuneConfig):
     """A student keeping the teacher's ``layers`` (and its embeddings), fine-tuned to the teacher's sentence
     embeddings on ``sentences`` corpus sentences.
 
@@ -70,18 +65,8 @@ class EmbeddingStudentConfig(TechniqueConfig):
     """
 
     layers: tuple[int, ...] = (1, 3, 5)
-    sentences: int = 4000  # with the defaults below, ~3.5 min on one CPU thread (docs/distillation.md)
-    val_sentences: int = 256
-    epochs: int = 1
-    lr: float = 5e-4
-    batch_size: int = 16
-    hidden_weight: float = 1.0  # weight of the per-layer hidden-state term beside the embedding cosine
-    warmup: float = 0.1  # share of the steps the learning rate warms up over, before decaying linearly to 0
-    threads: int = 1  # training threads (a key field: float sums differ by thread count); 2 was slower here
+    sentences: int = 4000  # with the defaults, ~3.5 min on one CPU thread (docs/distillation.md)
     min_quality_retention: float = 0.97
-    min_speedup: float = 0.0
-    backends: tuple[str, ...] = ()  # backends it runs on (empty: every backend that takes a torch module)
-    large: ClassVar[bool] = True  # a fine-tune of a pretrained encoder: its cases run under `pytest -m large`
     technique: ClassVar[str] = "embedding_distillation"
     report_section: ClassVar[str] = "distillation"
     report_figures: ClassVar[tuple[ReportFigure, ...]] = (
@@ -95,28 +80,6 @@ class EmbeddingStudentConfig(TechniqueConfig):
         if (not isinstance(keep, tuple) or not keep or any(not isinstance(i, int) or isinstance(i, bool) or i < 0
                                                             for i in keep) or list(keep) != sorted(set(keep))):
             raise ConfigError(f"`layers` must be distinct layer indices >= 0 in increasing order, got {keep!r}")
-        require_int("sentences", self.sentences, 1)
-        require_int("val_sentences", self.val_sentences, 1)
-        require_int("epochs", self.epochs, 1)
-        require_int("batch_size", self.batch_size, 1)
-        require_range("lr", self.lr, 0.0, 1.0, low_open=True)
-        require_finetune(self.hidden_weight, self.warmup, self.threads)
-        require_range("min_speedup", self.min_speedup, 0.0, 100.0)
-
-    @property
-    def output_kind(self) -> ArtifactKind:
-        return ArtifactKind.TORCH_MODULE
-
-    @property
-    def finetune(self) -> FineTune:
-        return FineTune(self.sentences, self.val_sentences, self.epochs, self.lr, self.batch_size,
-                        self.hidden_weight, self.warmup, self.threads)
-
-    def runs_on(self, backend: str) -> bool:
-        return not self.backends or backend in self.backends
-
-    def not_applicable(self, spec: ModelSpec, traits: Traits) -> str | None:
-        return text_model_missing(spec, traits) or super().not_applicable(spec, traits)
 
     def expectations(self) -> list[Expectation]:
         out = [

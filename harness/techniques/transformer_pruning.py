@@ -20,28 +20,25 @@ from torch import nn
 
 from harness.artifact import Artifact, ArtifactKind, weights_digest
 from harness.cache import make_key
-from harness.config import require_choice, require_int, require_range
+from harness.config import require_choice, require_range
 from harness.core import Expectation
 from harness.errors import ConfigError, TechniqueError
 from harness.techniques._embedding_finetune import (
     FINETUNE_SEED,
-    FineTune,
+    EncoderFineTuneConfig,
     cached_finetune,
     corpus_splits,
     distil_embeddings,
     finetune_key,
     layer_list,
-    require_finetune,
-    text_model_missing,
     trim,
 )
-from harness.techniques.base import Context, ReportFigure, TechniqueConfig, register_preset, register_technique
+from harness.techniques.base import Context, ReportFigure, register_preset, register_technique
 from harness.techniques.chain import ChainConfig
 from harness.techniques.quantization import OrtDynamicInt8Config
 from harness.training import reproducible
 from model_zoo.reference import Reference
-from model_zoo.spec import ModelSpec
-from model_zoo.traits import Traits, count_macs
+from model_zoo.traits import count_macs
 
 IMPORTANCES = ("activation", "magnitude")
 IMPORTANCE_SENTENCES = 128  # corpus sentences the activation importance is measured on (the fine-tune's first)
@@ -179,7 +176,7 @@ def shape_counts(module: nn.Module) -> tuple[int, int]:
 
 
 @dataclasses.dataclass(frozen=True)
-class TransformerPruningConfig(TechniqueConfig):
+class TransformerPruningConfig(EncoderFineTuneConfig):
     """Remove ``head_ratio`` of every layer's attention heads and ``ffn_ratio`` of its FFN channels (rounded to
     whole heads and channels), ranked by ``importance``, then fine-tune to the teacher's embeddings.
 
@@ -192,16 +189,8 @@ class TransformerPruningConfig(TechniqueConfig):
     ffn_ratio: float = 0.3
     importance: str = "activation"
     sentences: int = 3200  # with the defaults below, ~3.5 min on one CPU thread (docs/pruning.md)
-    val_sentences: int = 256
-    epochs: int = 1
     lr: float = 2e-4
-    batch_size: int = 16
-    hidden_weight: float = 1.0  # weight of the per-layer hidden-state term beside the embedding cosine
-    warmup: float = 0.1  # share of the steps the learning rate warms up over, before decaying linearly to 0
-    threads: int = 1  # training threads (a key field: float sums differ by thread count); 2 was slower here
-    min_speedup: float = 0.0
-    backends: tuple[str, ...] = ()
-    large: ClassVar[bool] = True  # a fine-tune of a pretrained encoder: its cases run under `pytest -m large`
+    min_epochs: ClassVar[int] = 0  # pruning without the fine-tune is a case too
     technique: ClassVar[str] = "transformer_pruning"
     report_section: ClassVar[str] = "pruning"
     report_figures: ClassVar[tuple[ReportFigure, ...]] = (
@@ -216,28 +205,6 @@ class TransformerPruningConfig(TechniqueConfig):
         if self.head_ratio == 0 and self.ffn_ratio == 0:
             raise ConfigError("`head_ratio` and `ffn_ratio` are both 0: nothing would be pruned; expected one > 0")
         require_choice("importance", self.importance, IMPORTANCES)
-        require_int("sentences", self.sentences, 1)
-        require_int("val_sentences", self.val_sentences, 1)
-        require_int("epochs", self.epochs, 0)
-        require_int("batch_size", self.batch_size, 1)
-        require_range("lr", self.lr, 0.0, 1.0, low_open=True)
-        require_finetune(self.hidden_weight, self.warmup, self.threads)
-        require_range("min_speedup", self.min_speedup, 0.0, 100.0)
-
-    @property
-    def output_kind(self) -> ArtifactKind:
-        return ArtifactKind.TORCH_MODULE
-
-    @property
-    def finetune(self) -> FineTune:
-        return FineTune(self.sentences, self.val_sentences, self.epochs, self.lr, self.batch_size,
-                        self.hidden_weight, self.warmup, self.threads)
-
-    def runs_on(self, backend: str) -> bool:
-        return not self.backends or backend in self.backends
-
-    def not_applicable(self, spec: ModelSpec, traits: Traits) -> str | None:
-        return text_model_missing(spec, traits) or super().not_applicable(spec, traits)
 
     def counts(self, heads: int, channels: int) -> tuple[int, int]:
         """Heads and FFN channels each layer of ``heads`` heads and ``channels`` channels loses."""
