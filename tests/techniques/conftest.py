@@ -90,3 +90,9 @@ def trainable_reference(recipe: TrainRecipe | None = None) -> Reference:
                      recipe=recipe or TrainRecipe(epochs=6, lr=0.05, batch_size=16), input_names=("x",))
     torch.manual_seed(0)
     return Reference(spec=spec, module=MLP(4, 16, 2).eval(), key="toy-trainable-v1", splits=splits)
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    """A fresh run's context on a cache of its own (its own memo stores)."""
+    return Context(Cache(tmp_path), 1)

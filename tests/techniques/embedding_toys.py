@@ -14,6 +14,10 @@ from model_zoo.spec import InputKind, ModelSpec, Split, Splits, Task
 VOCAB, LENGTH = 97, 16
 
 
+# A fine-tune short enough for a unit test: 128 corpus sentences, two epochs.
+FAST = {"sentences": 128, "val_sentences": 16, "batch_size": 16, "lr": 1e-3, "epochs": 2}
+
+
 class HashTokenizer:
     """Words hashed into a small vocabulary (the sum of their characters' codes), [CLS]=1 first, padded with 0."""
 

@@ -8,8 +8,6 @@ import itertools
 import pytest
 import torch
 
-from harness.cache import Cache
-from harness.context import Context
 from harness.errors import ConfigError
 from harness.techniques._embedding_finetune import (
     FineTune,
@@ -27,14 +25,7 @@ from harness.techniques._embedding_finetune import (
 from harness.techniques.embedding_distillation import EmbeddingStudentConfig, apply_embedding_student, drop_layers
 from model_zoo import corpus
 from model_zoo.traits import traits_of
-from tests.techniques.embedding_toys import HashTokenizer, tiny_bert_reference
-
-FAST = {"sentences": 128, "val_sentences": 16, "batch_size": 16, "lr": 1e-3, "epochs": 2}
-
-
-@pytest.fixture
-def ctx(tmp_path):
-    return Context(Cache(tmp_path), 1)
+from tests.techniques.embedding_toys import FAST, HashTokenizer, tiny_bert_reference
 
 
 def test_student_has_the_chosen_layers_of_its_teacher_before_fine_tuning():

@@ -8,17 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from harness.cache import Cache
-from harness.context import Context
 from harness.errors import ConfigError, TechniqueError
 from harness.techniques.pruning import PruningConfig, apply_pruning, channels, compressed_bytes, sparsity
 from tests.techniques.conftest import build_reference, trainable_reference
 from tests.toy_models import MLP
-
-
-@pytest.fixture
-def ctx(tmp_path):
-    return Context(Cache(tmp_path), 1)
 
 
 def test_sparsity_is_counted_from_the_weights():

@@ -9,10 +9,9 @@ import pytest
 import torch
 
 import harness.techniques.training as kind
-from harness.cache import Cache
 from harness.case import generate_cases
 from harness.errors import ConfigError
-from harness.techniques.base import Context, register_preset
+from harness.techniques.base import register_preset
 from harness.techniques.training import CONTROL_ARM, TECHNIQUE_ARM, Arm, TrainingConfig, apply_training, train_arms
 from harness.training import Hook
 from tests.techniques.conftest import trainable_reference
@@ -47,11 +46,6 @@ class ScaleConfig(TrainingConfig):
 
     def summary(self, outcome):
         return {"steps": float(sum(s.steps for s in outcome.arms[TECHNIQUE_ARM].stats))}
-
-
-@pytest.fixture
-def ctx(tmp_path):
-    return Context(Cache(tmp_path), 1)  # a fresh run: its own memo stores
 
 
 def test_every_arm_is_trained_on_every_seed_and_compared(ctx):

@@ -6,8 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.cache import Cache
-from harness.context import Context
 from harness.errors import ConfigError
 from harness.techniques._embedding_finetune import corpus_splits, layer_hidden_loss
 from harness.techniques.transformer_pruning import (
@@ -19,14 +17,7 @@ from harness.techniques.transformer_pruning import (
     pruned_structure,
     shape_counts,
 )
-from tests.techniques.embedding_toys import tiny_bert_reference
-
-FAST = {"sentences": 128, "val_sentences": 16, "batch_size": 16, "lr": 1e-3, "epochs": 2}
-
-
-@pytest.fixture
-def ctx(tmp_path):
-    return Context(Cache(tmp_path), 1)
+from tests.techniques.embedding_toys import FAST, tiny_bert_reference
 
 
 def test_apply_plan_removes_exactly_the_planned_heads_and_channels():
