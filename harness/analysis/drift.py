@@ -26,18 +26,24 @@ EXCESS_MAX = 0.02  # the loss beyond the reference a variant may show under a sh
 
 
 @dataclasses.dataclass(frozen=True)
-class Condition:
-    """Top-1 predictions of both models on one shifted test set; ``rows`` maps its rows to the test split's."""
+class ShiftCell:
+    """One shift at one severity, keyed as its figures are (``noise.s3``)."""
 
     shift: str
     severity: int
-    rows: np.ndarray
-    reference: np.ndarray
-    variant: np.ndarray
 
     @property
     def key(self) -> str:
         return f"{self.shift}.s{self.severity}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Condition(ShiftCell):
+    """Top-1 predictions of both models on one shifted test set; ``rows`` maps its rows to the test split's."""
+
+    rows: np.ndarray
+    reference: np.ndarray
+    variant: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,19 +79,13 @@ def point(condition: Condition, labels: np.ndarray) -> Point:
 
 
 @dataclasses.dataclass(frozen=True)
-class EmbeddingCondition:
+class EmbeddingCondition(ShiftCell):
     """Both models' embeddings of one shifted test set, rows in the test split's order, and the reference's
     embeddings of the clean test split: what an embedding model's quality is measured against."""
 
-    shift: str
-    severity: int
     reference_clean: np.ndarray
     reference: np.ndarray
     variant: np.ndarray
-
-    @property
-    def key(self) -> str:
-        return f"{self.shift}.s{self.severity}"
 
 
 def embedding_point(condition: EmbeddingCondition) -> Point:
