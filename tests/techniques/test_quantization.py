@@ -40,6 +40,7 @@ QUANT_PRESETS = presets("quantization")
         (OrtStaticInt8Config, {"op_types": ("",)}, "`op_types` must be a non-empty list of ONNX op types"),
         (OrtStaticInt8Config, {"op_types": ()}, "`op_types` must be a non-empty list of ONNX op types"),
         (OrtStaticInt8Config, {"percentile": 50.0}, "`percentile` must be in (90, 100], got 50.0"),
+        (OrtStaticInt8Config, {"fp32_first_layers": -1}, "`fp32_first_layers` must be a whole number >= 0, got -1"),
         (OrtDynamicInt8Config, {"per_channel": "yes"}, "`per_channel` must be true or false, got 'yes'"),
         (OrtDynamicInt8Config, {"op_types": ("Softmax",)}, "`op_types` must hold op types among MatMul, Gemm"),
         (OrtDynamicInt8Config, {"op_types": "MatMul"}, "`op_types` must be a non-empty list of ONNX op types"),
@@ -72,6 +73,7 @@ def test_presets_of_the_quantization_suite():
     assert set(QUANT_PRESETS.names()) == {
         "torch_dynamic_int8", "bf16", "fp16", "ort_dynamic_int8_per_tensor", "ort_dynamic_int8_per_channel",
         "ort_dynamic_int8_conv", "ort_static_int8_minmax", "ort_static_int8_percentile",
+        "ort_static_int8_first3_fp32",
     }
     assert {type(c).__name__ for _, c in QUANT_PRESETS.items()} <= set(TECHNIQUES.names())
 
@@ -163,6 +165,40 @@ def test_ort_static_int8_runs_int8_kernels(name, model, tctx, make_reference):
     assert artifact.proof["int8_ops.QuantizeLinear"] >= 1 and artifact.proof["int8_ops.DequantizeLinear"] >= 1
     assert artifact.proof["int8_kernels"] >= 3  # ORT fused the QDQ pairs into QLinearConv/QLinearMatMul/QGemm
     _assert_close_to_reference(_outputs(artifact, ref, tctx), ref, 0.98)
+
+
+def _float_weighted_layers(path) -> list[bool]:
+    """For each Conv/Gemm/MatMul node of an ORT QDQ file, in graph order: whether its weight is a float constant
+    (left in fp32) rather than the output of a DequantizeLinear (int8)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    constants = {i.name for i in model.graph.initializer}
+    dequantized = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    return [n.input[1] in constants for n in model.graph.node
+            if n.op_type in ("Conv", "Gemm", "MatMul") and (n.input[1] in constants or n.input[1] in dequantized)]
+
+
+def test_fp32_first_layers_leaves_the_first_layers_in_float(tctx, make_reference):
+    ref = make_reference("cnn")  # conv, conv, linear
+    config = OrtStaticInt8Config(name="first1", op_types=None, fp32_first_layers=1)
+    assert _float_weighted_layers(apply(ref, config, tctx).onnx_path) == [True, False, False]
+    both = dataclasses.replace(config, fp32_first_layers=2)
+    assert _float_weighted_layers(apply(ref, both, tctx).onnx_path) == [True, True, False]
+    assert _float_weighted_layers(apply(ref, dataclasses.replace(config, fp32_first_layers=0), tctx).onnx_path) == [
+        False, False, False]
+
+
+def test_fp32_first_layers_must_leave_a_layer_to_quantize(tctx, make_reference):
+    config = OrtStaticInt8Config(name="all3", op_types=None, fp32_first_layers=3)
+    with pytest.raises(ConfigError, match=r"`fp32_first_layers` must leave a layer to quantize: the graph has 3 "
+                                             r"weighted layers, got 3$"):
+        apply(make_reference("cnn"), config, tctx)
+
+
+def test_fp32_first_layers_needs_convolutions():
+    assert OrtStaticInt8Config(name="c", fp32_first_layers=1).requirements() == ("conv",)
+    assert OrtStaticInt8Config(name="c").requirements() == ()
 
 
 class _Tripwire(Split):
