@@ -49,6 +49,7 @@ class Traits:
     student: str | None  # "declared", "registered", "half-width variant" or None
     search_space: str | None  # "declared", "default around the recipe" or None
     macs: float | None = None  # multiply-accumulates of one batch-1 call (trainable models only)
+    layers: int | None = None  # Linear and convolution modules (trainable models only)
     known: bool = True  # False: the model could not be looked at (its cases then fail with its one-line error)
 
     @property
@@ -119,10 +120,11 @@ def traits_of(spec: ModelSpec) -> Traits:
     """The traits of ``spec``. A trainable model is built once, untrained, to count its work and look for
     convolutions; a pretrained one (large, slow to load) is trusted to declare its ``tags``."""
     kind = infer_input_kind(spec)
-    conv, macs = "conv" in spec.tags, None
+    conv, macs, layers = "conv" in spec.tags, None, None
     if spec.recipe is not None:
         module = _built(spec)
         conv = conv or any(isinstance(m, CONV_MODULES) for m in module.modules())
+        layers = sum(isinstance(m, (nn.Linear, *CONV_MODULES)) for m in module.modules())
         with contextlib.suppress(Exception):  # a model that cannot run its own example fails in its cases, by name
             macs = count_macs(module, spec.example_inputs(1))
     if spec.student is not None:
@@ -139,4 +141,4 @@ def traits_of(spec: ModelSpec) -> Traits:
         space = "default around the recipe"
     else:
         space = None
-    return Traits(spec.task, kind, spec.recipe is not None, conv, student, space, macs)
+    return Traits(spec.task, kind, spec.recipe is not None, conv, student, space, macs, layers)

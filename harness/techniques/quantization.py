@@ -12,6 +12,7 @@ import dataclasses
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import onnx
 import torch
@@ -25,6 +26,10 @@ from harness.errors import ConfigError
 from harness.onnx_export import cached_export, validate_onnx
 from harness.techniques import _ort_quant
 from harness.techniques.base import Context, Reference, TechniqueConfig, register_preset, register_technique
+
+if TYPE_CHECKING:
+    from model_zoo.spec import ModelSpec
+    from model_zoo.traits import Traits
 
 SUITE = "quantization"
 INT8_TYPES = ("QInt8", "QUInt8")
@@ -243,6 +248,12 @@ class OrtStaticInt8Config(_OrtInt8Config):
         # Keeping early layers in float is meant for convolutional networks, where the first layers read few
         # channels at full resolution; a 3-layer MLP would keep everything in float.
         return ("conv",) if self.fp32_first_layers else ()
+
+    def not_applicable(self, spec: ModelSpec, traits: Traits) -> str | None:
+        n = self.fp32_first_layers
+        if n and traits.layers is not None and traits.layers <= n:
+            return f"needs more than {n} weighted layers to leave {n} in float (it has {traits.layers})"
+        return super().not_applicable(spec, traits)
 
 
 @register_technique(OrtStaticInt8Config)

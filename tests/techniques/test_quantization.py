@@ -196,9 +196,22 @@ def test_fp32_first_layers_must_leave_a_layer_to_quantize(tctx, make_reference):
         apply(make_reference("cnn"), config, tctx)
 
 
-def test_fp32_first_layers_needs_convolutions():
+def test_fp32_first_layers_needs_convolutions_and_a_layer_left_to_quantize():
+    from model_zoo.spec import InputKind, Task
+    from model_zoo.traits import Traits
+
     assert OrtStaticInt8Config(name="c", fp32_first_layers=1).requirements() == ("conv",)
     assert OrtStaticInt8Config(name="c").requirements() == ()
+    config = OrtStaticInt8Config(name="c", fp32_first_layers=3)
+
+    def traits(layers):
+        return Traits(Task.CLASSIFICATION, InputKind.IMAGE, True, True, None, None, 1e6, layers)
+
+    assert config.not_applicable(None, traits(3)) == (
+        "needs more than 3 weighted layers to leave 3 in float (it has 3)")
+    assert config.not_applicable(None, traits(4)) is None
+    assert config.not_applicable(None, traits(None)) is None  # a pretrained model: its graph decides, at apply
+    assert OrtStaticInt8Config(name="c").not_applicable(None, traits(1)) is None
 
 
 class _Tripwire(Split):
