@@ -34,7 +34,7 @@ from harness.measure import CaseRun, ReferenceRunners, Settings, reference_outpu
 from harness.metrics.latency import block_size, sample_latency
 from harness.onnx_export import validate_onnx
 from harness.probe import make_probe
-from harness.techniques._ort_quant import optimized_op_counts
+from harness.techniques._ort_quant import optimized_op_counts, weighted_nodes
 from harness.techniques.base import Context
 from harness.techniques.quantization import OrtDynamicInt8Config, OrtStaticInt8Config, write_int8
 from harness.work import baseline as work_baseline
@@ -79,13 +79,11 @@ def every_kth_twice(fn: Callable[[], object], k: int) -> Callable[[], object]:
 def largest_matmul(model: onnx.ModelProto) -> list[str]:
     """The name of the MatMul / Gemm node with the largest weight initializer (the first of equals in graph order),
     as a one-item list for ORT's ``nodes_to_exclude``; empty when the graph has none."""
-    sizes = {init.name: int(np.prod(init.dims)) for init in model.graph.initializer}
     best: tuple[int, str] | None = None
-    for node in model.graph.node:
-        if node.op_type in ("MatMul", "Gemm") and len(node.input) > 1 and node.input[1] in sizes:
-            size = sizes[node.input[1]]
-            if best is None or size > best[0]:
-                best = (size, node.name)
+    for node, weight in weighted_nodes(model, ("MatMul", "Gemm")):
+        size = int(np.prod(weight.dims))
+        if best is None or size > best[0]:
+            best = (size, node.name)
     return [best[1]] if best is not None else []
 
 

@@ -76,6 +76,13 @@ def saturates_u8s8() -> bool:
 Exclude = Callable[[onnx.ModelProto], list[str]]
 
 
+def weighted_nodes(model: onnx.ModelProto, op_types: tuple[str, ...]) -> list[tuple[onnx.NodeProto, onnx.TensorProto]]:
+    """The ``op_types`` nodes whose weight (second input) is a constant, each with that constant, in graph order."""
+    constants = {i.name: i for i in model.graph.initializer}
+    return [(node, constants[node.input[1]]) for node in model.graph.node
+            if node.op_type in op_types and len(node.input) > 1 and node.input[1] in constants]
+
+
 def _excluded(pre: Path, exclude: Exclude | None) -> list[str]:
     return exclude(onnx.load(str(pre))) if exclude is not None else []
 

@@ -299,9 +299,7 @@ def write_int8(reference: Reference, config: _OrtInt8Config, ctx: Context, dst: 
 def first_weighted_layers(model: onnx.ModelProto, n: int) -> list[str]:
     """Names of the first ``n`` Conv, Gemm and MatMul nodes whose weight is a constant, in graph order; a one-line
     error where the graph holds fewer (all of them in float would be no int8 model)."""
-    constants = {i.name for i in model.graph.initializer}
-    weighted = [node.name for node in model.graph.node
-                if node.op_type in ("Conv", "Gemm", "MatMul") and len(node.input) > 1 and node.input[1] in constants]
+    weighted = [node.name for node, _ in _ort_quant.weighted_nodes(model, ("Conv", "Gemm", "MatMul"))]
     if n >= len(weighted):
         raise ConfigError(f"`fp32_first_layers` must leave a layer to quantize: the graph has {len(weighted)} "
                           f"weighted layers, got {n}")

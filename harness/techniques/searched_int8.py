@@ -77,11 +77,11 @@ def _is_group(name: str) -> bool:
 def matmul_groups(model: onnx.ModelProto) -> dict[str, list[str]]:
     """MatMul node names by group: each weighted kind across layers (in graph order, six per layer), each kind of
     one layer (``ffn_in.3``), and the activation-by-activation MatMuls of attention."""
-    inits = {i.name for i in model.graph.initializer}
-    weighted = [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits]
+    weighted = [n.name for n, _ in _ort_quant.weighted_nodes(model, ("MatMul",))]
     groups: dict[str, list[str]] = {k: weighted[i::len(KINDS)] for i, k in enumerate(KINDS)}
     for kind in KINDS:
         groups.update({f"{kind}.{layer}": [name] for layer, name in enumerate(groups[kind])})
+    inits = {i.name for i in model.graph.initializer}
     groups[ATTENTION] = [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] not in inits]
     return groups
 
