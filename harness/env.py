@@ -58,6 +58,14 @@ def cpu_model_id() -> str | None:
     return f"family {family} model {model}" if family is not None and model is not None else None
 
 
+def cpus_available() -> int:
+    """The CPUs this process may run on (its affinity mask on Linux, else every logical CPU)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def is_x86() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 
 from harness.cache import default_cache_dir
 from harness.context import StudyStorage
+from harness.env import cpus_available
 from harness.errors import BaselineError, ConfigError, RegistryError
 from harness.gate import Tolerances
 
@@ -81,13 +81,6 @@ def _history_url(value: str) -> str:
     return value
 
 
-def _cpus_available() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 # One intra-op thread by default: on a shared 2-core runner, two threads made the same speedup move by a median
 # of 4.5 % (worst 64 %) between back-to-back runs, one thread by 1.3 % (worst 22 %) — a gate needs the latter.
 DEFAULT_THREADS = 1
@@ -133,7 +126,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "$OPTBENCH_CACHE_DIR overrides)")
     add("--optbench-threads", metavar="N", type=_positive_int, default=None,
         help=f"intra-op threads for every backend (default: {DEFAULT_THREADS}, the most repeatable; this machine has "
-             f"{_cpus_available()} CPUs available). Speed is gated only against baselines taken with the same count")
+             f"{cpus_available()} CPUs available). Speed is gated only against baselines taken with the same count")
     add("--optbench-tolerance", metavar="NAME=VALUE", action="append", default=[],
         help=f"override a gate tolerance, repeatable: quality_abs ({_TOL.quality_abs:g}), size_rel "
              f"({_TOL.size_rel:g}), speedup_rel ({_TOL.speedup_rel:.2f}) and latency_rel ({_TOL.latency_rel:.2f}; "
@@ -199,8 +192,8 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"--optbench-configs: unknown name {name!r}; expected one of: {', '.join(sorted(all_presets))}"
             )
     threads = config.getoption("optbench_threads") or DEFAULT_THREADS
-    if threads > _cpus_available():
-        raise pytest.UsageError(f"--optbench-threads: {threads} is more than the {_cpus_available()} CPUs this process "
+    if threads > cpus_available():
+        raise pytest.UsageError(f"--optbench-threads: {threads} is more than the {cpus_available()} CPUs this process "
                                 "may use; threads beyond the cores only time contention")
     if config.getoption("optbench_accept_known") and not config.getoption("optbench_update_baselines"):
         raise pytest.UsageError("--optbench-accept-known accepts findings into a baseline: it needs "

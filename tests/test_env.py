@@ -58,3 +58,15 @@ def test_cpu_features_are_read_with_py_cpuinfo(monkeypatch):
 def test_describe_names_cpu_threads_and_runtimes():
     line = env.describe(_env(cpu="CPU X", cpu_flags=["avx2", "fma"], threads=2))
     assert line.startswith("CPU X [avx2,fma]") and "2 thread(s)" in line and "torch " in line
+
+
+def test_cpus_available_is_the_affinity_mask_and_every_cpu_where_there_is_none(monkeypatch):
+    import os
+
+    from harness import env
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3}, raising=False)
+    assert env.cpus_available() == 2
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 5)
+    assert env.cpus_available() == 5

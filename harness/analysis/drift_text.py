@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -26,6 +25,7 @@ from harness.analysis import drift as drift_figures
 from harness.analysis.run import AnalysisRun, Prepared, reference_predict
 from harness.analysis.shifts import SEVERITIES, seed_of
 from harness.analysis.text_shifts import TEXT_SHIFTS, TextShift
+from harness.env import cpus_available
 from harness.errors import ConfigError
 from model_zoo.reference import Reference
 from model_zoo.spec import ModelSpec, Splits
@@ -104,7 +104,7 @@ def every_core() -> Iterator[None]:
     """Torch on every core this process may use, then back: the reference's encoding of the shifted sets is never
     timed (MiniLM's 4,536 sentences: 30 s on one thread, 18 s on two, measured on this 2-core runner)."""
     before = torch.get_num_threads()
-    torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+    torch.set_num_threads(cpus_available())
     try:
         yield
     finally:
