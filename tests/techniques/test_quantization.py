@@ -41,6 +41,11 @@ QUANT_PRESETS = presets("quantization")
         (OrtStaticInt8Config, {"op_types": ()}, "`op_types` must be a non-empty list of ONNX op types"),
         (OrtStaticInt8Config, {"percentile": 50.0}, "`percentile` must be in (90, 100], got 50.0"),
         (OrtStaticInt8Config, {"fp32_first_layers": -1}, "`fp32_first_layers` must be a whole number >= 0, got -1"),
+        (OrtStaticInt8Config, {"weight_rounding": "adaround"},
+         "`weight_rounding` must be one of nearest, gptq; got 'adaround'"),
+        (OrtStaticInt8Config, {"gptq_views": -1}, "`gptq_views` must be a whole number >= 0, got -1"),
+        (OrtStaticInt8Config, {"weight_rounding": "gptq", "quant_format": "QOperator"},
+         "`weight_rounding` gptq needs `quant_format` QDQ"),
         (OrtDynamicInt8Config, {"per_channel": "yes"}, "`per_channel` must be true or false, got 'yes'"),
         (OrtDynamicInt8Config, {"op_types": ("Softmax",)}, "`op_types` must hold op types among MatMul, Gemm"),
         (OrtDynamicInt8Config, {"op_types": "MatMul"}, "`op_types` must be a non-empty list of ONNX op types"),
@@ -73,7 +78,7 @@ def test_presets_of_the_quantization_suite():
     assert set(QUANT_PRESETS.names()) == {
         "torch_dynamic_int8", "bf16", "fp16", "ort_dynamic_int8_per_tensor", "ort_dynamic_int8_per_channel",
         "ort_dynamic_int8_conv", "ort_static_int8_minmax", "ort_static_int8_percentile",
-        "ort_static_int8_first3_fp32",
+        "ort_static_int8_first3_fp32", "ort_static_int8_gptq",
     }
     assert {type(c).__name__ for _, c in QUANT_PRESETS.items()} <= set(TECHNIQUES.names())
 
