@@ -225,7 +225,8 @@ class OrtStaticInt8Config(_OrtInt8Config):
     ``weight_rounding`` "gptq" re-rounds the integers ORT wrote, layer by layer, so each layer's output on the
     calibration inputs stays close to fp32 (:mod:`harness.techniques._gptq`); the grid, the kernels and the speed
     are ORT's. ``gptq_views`` adds that many random crops of each calibration image to the inputs GPTQ fits on
-    (images only). On EfficientNet-Lite0 it lifted top-1 agreement from 0.865 to 0.97 (docs/usage.md).
+    (images only). On EfficientNet-Lite0 it lifted top-1 agreement from 0.845 to 0.925 and logit cosine from
+    0.985 to 0.997 (docs/usage.md).
     """
 
     calibration_method: str = "MinMax"
@@ -309,7 +310,9 @@ def write_int8(reference: Reference, config: _OrtInt8Config, ctx: Context, dst: 
         op_types=config.op_types, percentile=config.percentile, reduce_range=reduce_range, exclude=exclude,
     )
     if config.weight_rounding == "gptq":
-        held_out = reference.splits.val.batch(0, min(len(reference.splits.val), reference.spec.calibration_size))
+        # The validation split picks each layer's damping; a model without one picks on its calibration inputs.
+        n_val = min(len(reference.splits.val), reference.spec.calibration_size)
+        held_out = reference.splits.val.batch(0, n_val) if n_val else calibration
         qmin, qmax = weight_grid(config.weight_type, reduce_range)
         with tempfile.TemporaryDirectory(prefix="optbench-gptq-") as tmp:
             pre = Path(tmp) / "pre.onnx"
@@ -397,7 +400,7 @@ for _preset in (
     # agreement 0.835 against 0.48 for ort_static_int8_minmax (docs/usage.md).
     OrtStaticInt8Config(name="ort_static_int8_first3_fp32", op_types=None, fp32_first_layers=3),
     # The same graph with GPTQ's rounding and ranges at the 99.99th percentile (the residual stream's outliers set
-    # MinMax's step): on EfficientNet-Lite0 top-1 agreement 0.97 against 0.835, at the same speed.
+    # MinMax's step): on EfficientNet-Lite0 top-1 agreement 0.925 against 0.835, at the same speed.
     OrtStaticInt8Config(name="ort_static_int8_gptq", op_types=None, fp32_first_layers=3, weight_rounding="gptq",
                         calibration_method="Percentile", percentile=99.99),
 ):

@@ -132,3 +132,16 @@ def test_gptq_config_re_rounds_the_weights_of_the_nearest_file_on_its_grid(tctx,
         lo, hi = weight_grid("QInt8", bool(np.abs(a[name]).max() <= 64))
         assert b[name].min() >= lo and b[name].max() <= hi
     assert any(not np.array_equal(a[n], b[n]) for n in weights)
+
+
+def test_a_model_without_a_validation_split_picks_its_rounding_on_the_calibration_inputs(tctx, make_reference):
+    import dataclasses
+
+    from model_zoo.spec import Split, Splits
+
+    ref = make_reference("cnn")
+    empty = Split(tuple(t[:0] for t in ref.splits.val.inputs), ref.splits.val.targets[:0])
+    ref = dataclasses.replace(ref, splits=Splits(ref.splits.train, empty, ref.splits.test), key="toy-cnn-noval")
+    gptq = OrtStaticInt8Config(name="gptq", op_types=None, weight_rounding="gptq")
+    ints = _ints(apply(ref, gptq, tctx).onnx_path)
+    assert sum(k.endswith("_quantized") and v.dtype == np.int8 and v.ndim > 1 for k, v in ints.items()) >= 2
