@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -47,18 +47,8 @@ class _Layer:
     depthwise: bool
 
 
-@dataclasses.dataclass(frozen=True)
-class Refinement:
-    """What GPTQ did to a file: layers it changed, of how many, and the held-out output error it left, as a
-    fraction of nearest rounding's (median over the layers it changed)."""
-
-    refined: int
-    layers: int
-    held_out_error_ratio: float
-
-
 def refine(fp32: Path, int8: Path, fit: Inputs, held_out: Inputs, input_names: tuple[str, ...], *,
-           qmin: int, qmax: int) -> Refinement:
+           qmin: int, qmax: int) -> None:
     """Re-round the weights of ``int8`` (a QDQ file ORT quantized from the preprocessed float graph ``fp32``) in place.
 
     ``fit`` gives the inputs whose layer inputs make each ``H``; ``held_out`` picks, per layer, the damping or
@@ -68,30 +58,27 @@ def refine(fp32: Path, int8: Path, fit: Inputs, held_out: Inputs, input_names: t
     int_model = onnx.load(str(int8))
     layers = _layers(float_model, int_model)
     if not layers:
-        return Refinement(0, 0, 1.0)
-    fit_h = _hessians(float_model, fp32, layers, fit, input_names)
-    held_h = _hessians(float_model, fp32, layers, held_out, input_names)
+        return
+    session, outputs = _probe(float_model, layers)
+    fit_h = _hessians(session, outputs, fp32, layers, fit, input_names)
+    held_h = _hessians(session, outputs, fp32, layers, held_out, input_names)
     ints = {i.name: i for i in int_model.graph.initializer}
-    ratios = []
     for layer in layers:
         w = torch.from_numpy(layer.rows(layer.weight).astype(np.float64))
         scale = torch.from_numpy(layer.scale.astype(np.float64))
         zp = torch.from_numpy(layer.zero_point.astype(np.float64))
         nearest = torch.clamp(torch.round(w / scale[:, None]) + zp[:, None], qmin, qmax)
         best, best_err = nearest, _error(w, nearest, scale, zp, held_h[layer.int_name])
-        nearest_err = best_err
         for damping in DAMPINGS:
             q = _gptq(w, fit_h[layer.int_name], scale, zp, qmin, qmax, damping)
             err = _error(w, q, scale, zp, held_h[layer.int_name])
             if err < best_err:
                 best, best_err = q, err
         if best is not nearest:
-            ratios.append(best_err / nearest_err if nearest_err > 0 else 1.0)
             old = numpy_helper.to_array(ints[layer.int_name])
             new = layer.unrows(best.numpy()).astype(old.dtype).reshape(old.shape)
             ints[layer.int_name].CopyFrom(numpy_helper.from_array(new, layer.int_name))
     onnx.save(int_model, str(int8))
-    return Refinement(len(ratios), len(layers), float(np.median(ratios)) if ratios else 1.0)
 
 
 def _layers(float_model: onnx.ModelProto, int_model: onnx.ModelProto) -> list[_Layer]:
@@ -131,11 +118,10 @@ def _shape(node: onnx.NodeProto, w: np.ndarray) -> tuple[Callable[[np.ndarray], 
     attrs = _attrs(node)
     if node.op_type == "Conv":
         group = int(attrs.get("group", 1))  # type: ignore[call-overload]
-        if group == 1:
-            return (lambda a: a.reshape(a.shape[0], -1)), (lambda a: a.reshape(w.shape)), False
-        if group == w.shape[0] and w.shape[1] == 1:  # depthwise, one filter per channel
-            return (lambda a: a.reshape(a.shape[0], -1)), (lambda a: a.reshape(w.shape)), True
-        return None
+        depthwise = group == w.shape[0] and w.shape[1] == 1  # one filter per channel
+        if group != 1 and not depthwise:
+            return None
+        return (lambda a: a.reshape(a.shape[0], -1)), (lambda a: a.reshape(w.shape)), depthwise
     if w.ndim != 2:
         return None
     if node.op_type == "Gemm":
@@ -174,9 +160,8 @@ def _layer_input(x: torch.Tensor, layer: _Layer) -> torch.Tensor:
     return cols.transpose(1, 2).reshape(-1, x.shape[1] * taps)
 
 
-def _hessians(model: onnx.ModelProto, path: Path, layers: list[_Layer], inputs: Inputs,
-              input_names: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    """``X Xᵀ`` of each layer's input over ``inputs``, run through the float graph (per channel when depthwise)."""
+def _probe(model: onnx.ModelProto, layers: list[_Layer]) -> tuple[Any, list[str]]:
+    """An ORT session of the float graph that also returns every layer's input, and those inputs' names."""
     import onnxruntime as ort
 
     probe = onnx.ModelProto()
@@ -188,7 +173,12 @@ def _hessians(model: onnx.ModelProto, path: Path, layers: list[_Layer], inputs: 
             probe.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    session = ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"]), wanted
+
+
+def _hessians(session: Any, wanted: list[str], path: Path, layers: list[_Layer], inputs: Inputs,
+              input_names: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """``X Xᵀ`` of each layer's input over ``inputs``, run through the float graph (per channel when depthwise)."""
     reader = _Reader(path, inputs, input_names)
     hessians: dict[str, torch.Tensor] = {}
     while (feed := reader.get_next()) is not None:

@@ -125,8 +125,10 @@ def quantize_static(
     src: Path, dst: Path, calibration: Inputs, input_names: tuple[str, ...], *, calibration_method: str,
     per_channel: bool, quant_format: str, activation_type: str, weight_type: str, op_types: tuple[str, ...] | None,
     percentile: float, reduce_range: bool, exclude: Exclude | None = None,
+    then: Callable[[Path], None] | None = None,
 ) -> None:
-    """Int8 weights and activations with ranges calibrated on ``calibration`` (training data only)."""
+    """Int8 weights and activations with ranges calibrated on ``calibration`` (training data only); ``then`` is
+    called with the preprocessed float graph ORT quantized (its weight names are ``dst``'s) once ``dst`` is written."""
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType
     from onnxruntime.quantization import quantize_static as ort_quantize_static
 
@@ -145,6 +147,8 @@ def quantize_static(
                 weight_type=QuantType[weight_type], calibrate_method=CalibrationMethod[calibration_method],
                 nodes_to_exclude=_excluded(pre, exclude), extra_options=extra,
             )
+        if then is not None:
+            then(pre)
 
 
 def optimized_op_counts(path: Path, threads: int) -> dict[str, int]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -303,23 +302,23 @@ def write_int8(reference: Reference, config: _OrtInt8Config, ctx: Context, dst: 
         exclude = _with_first_layers(config.fp32_first_layers, exclude)
     reduce_range = config.activation_type == "QUInt8" and config.resolved_reduce_range(config.weight_type)
     calibration = reference.calibration_inputs()
+
+    def gptq(pre: Path) -> None:
+        # The validation split picks each layer's damping; a model without one picks on its calibration inputs.
+        n_val = min(len(reference.splits.val), reference.spec.calibration_size)
+        held_out = reference.splits.val.batch(0, n_val) if n_val else calibration
+        qmin, qmax = weight_grid(config.weight_type, reduce_range)
+        _gptq.refine(pre, dst, _gptq.views(calibration, config.gptq_views),
+                     _gptq.views(held_out, config.gptq_views, seed=1), reference.spec.input_names,
+                     qmin=qmin, qmax=qmax)
+
     _ort_quant.quantize_static(
         fp32, dst, calibration, reference.spec.input_names,
         calibration_method=config.calibration_method, per_channel=config.per_channel,
         quant_format=config.quant_format, activation_type=config.activation_type, weight_type=config.weight_type,
         op_types=config.op_types, percentile=config.percentile, reduce_range=reduce_range, exclude=exclude,
+        then=gptq if config.weight_rounding == "gptq" else None,
     )
-    if config.weight_rounding == "gptq":
-        # The validation split picks each layer's damping; a model without one picks on its calibration inputs.
-        n_val = min(len(reference.splits.val), reference.spec.calibration_size)
-        held_out = reference.splits.val.batch(0, n_val) if n_val else calibration
-        qmin, qmax = weight_grid(config.weight_type, reduce_range)
-        with tempfile.TemporaryDirectory(prefix="optbench-gptq-") as tmp:
-            pre = Path(tmp) / "pre.onnx"
-            _ort_quant.preprocess(fp32, pre)  # the graph ORT quantized: its weight names are the int8 file's
-            _gptq.refine(pre, dst, _gptq.views(calibration, config.gptq_views),
-                         _gptq.views(held_out, config.gptq_views, seed=1), reference.spec.input_names,
-                         qmin=qmin, qmax=qmax)
 
 
 def weight_grid(weight_type: str, reduce_range: bool) -> tuple[int, int]:
