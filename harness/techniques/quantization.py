@@ -24,7 +24,7 @@ from harness.config import require_choice, require_int, require_range
 from harness.core import Expectation
 from harness.errors import ConfigError
 from harness.onnx_export import cached_export, validate_onnx
-from harness.techniques import _gptq, _ort_quant
+from harness.techniques import _gptq, _ort_quant, _smooth
 from harness.techniques.base import Context, Reference, TechniqueConfig, register_preset, register_technique
 
 if TYPE_CHECKING:
@@ -177,17 +177,36 @@ class OrtDynamicInt8Config(_OrtInt8Config):
 
     ``per_channel`` gives each output channel its own weight scale (MiniLM: mean cosine 0.9935 vs 0.966 per tensor).
     Conv in ``op_types`` makes ConvInteger, which is several times slower than float Conv on AVX2 CPUs.
+
+    ``smooth_alpha`` above 0 smooths the inputs of the MatMul and Gemm nodes first (SmoothQuant,
+    :mod:`harness.techniques._smooth`): their channel maxima, measured on the calibration inputs, are divided out
+    of the activations and into the weights with migration strength ``alpha``, so the one scale per tensor of a
+    dynamic activation is not spent on a few outlier channels. On MiniLM, alpha 0.7 lifted mean cosine from 0.9923
+    to 0.9946 with every MatMul in int8, and to 0.9988 with the feed-forward output MatMuls in fp32 (docs/search.md).
     """
 
     per_channel: bool = False
     op_types: tuple[str, ...] = ("MatMul", "Gemm")
     weight_type: str = "QInt8"
+    smooth_alpha: float = 0.0
 
     def validate(self) -> None:
         super().validate()
         _require_bool("per_channel", self.per_channel)
         _require_op_types("op_types", self.op_types, DYNAMIC_OP_TYPES)
         require_choice("weight_type", self.weight_type, INT8_TYPES)
+        require_range("smooth_alpha", self.smooth_alpha, 0.0, 1.0)
+        if self.smooth_alpha and not set(self.op_types) & set(_smooth.OP_TYPES):
+            raise ConfigError(f"`smooth_alpha` smooths the inputs of {' and '.join(_smooth.OP_TYPES)} nodes; "
+                              f"`op_types` quantizes none of them, got {', '.join(self.op_types)}")
+
+    def recipe_parts(self) -> tuple[str, ...]:
+        """What the int8 file depends on besides the fields: the smoothing code, where it runs."""
+        return (source_hash(_smooth),) if self.smooth_alpha else ()
+
+    def expectations(self) -> list[Expectation]:
+        extra = [_int8_contract("smoothed_tensors")] if self.smooth_alpha else []
+        return [*super().expectations(), *extra]
 
     def requirements(self) -> tuple[str, ...]:
         return ("conv",) if "Conv" in self.op_types else ()
@@ -198,12 +217,24 @@ def ort_dynamic_int8(reference: Reference, config: OrtDynamicInt8Config, ctx: Co
     """Export the reference, quantize it with ORT's dynamic quantizer; both steps are cached."""
     fp32 = reference_onnx(reference, ctx)
     reduce_range = config.resolved_reduce_range(config.weight_type)
-    key = artifact_key(reference, config, fp32.stem, ort_recipe(), reduce_range)
+    key = artifact_key(reference, config, fp32.stem, ort_recipe(), reduce_range, *config.recipe_parts(),
+                       *smoothing_parts(reference, config))
     path = ctx.cache.get_or_create(ctx.cache.path("quantized", key, ".onnx"),
                                    lambda tmp: write_int8(reference, config, ctx, tmp), validate_onnx)
-    proof = {**_ort_quant.int8_proof(path, ctx.threads), "reduce_range": float(reduce_range)}
+    proof = {**_ort_quant.int8_proof(path, ctx.threads), "reduce_range": float(reduce_range),
+             **smoothing_proof(path, config)}
     return Artifact(ArtifactKind.ONNX_MODEL, Precision.INT8, key=key, onnx_path=path, proof=proof,
                     machine_choices=reduce_range_choice(config, reduce_range))
+
+
+def smoothing_parts(reference: Reference, config: OrtDynamicInt8Config) -> tuple[int, ...]:
+    """Key parts of the inputs smoothing measures on (their count and the chunking), where it runs."""
+    return (len(reference.calibration_inputs()[0]), _ort_quant.CALIBRATION_BATCH) if config.smooth_alpha else ()
+
+
+def smoothing_proof(path: Path, config: OrtDynamicInt8Config) -> dict[str, float]:
+    """The tensors divided by their smoothing scales in the file (``smoothed_tensors``), where smoothing runs."""
+    return {"smoothed_tensors": float(_smooth.count(onnx.load(str(path))))} if config.smooth_alpha else {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,9 +323,12 @@ def write_int8(reference: Reference, config: _OrtInt8Config, ctx: Context, dst: 
     gate benchmark's "MatMul left fp32" regression; the techniques exclude nothing)."""
     fp32 = reference_onnx(reference, ctx)
     if isinstance(config, OrtDynamicInt8Config):
-        _ort_quant.quantize_dynamic(fp32, dst, per_channel=config.per_channel, op_types=config.op_types,
-                                    weight_type=config.weight_type,
-                                    reduce_range=config.resolved_reduce_range(config.weight_type), exclude=exclude)
+        with _smooth.smoothed(fp32, config.smooth_alpha, reference.calibration_inputs(), reference.spec.input_names,
+                              config.op_types) as src:
+            _ort_quant.quantize_dynamic(src, dst, per_channel=config.per_channel, op_types=config.op_types,
+                                        weight_type=config.weight_type,
+                                        reduce_range=config.resolved_reduce_range(config.weight_type),
+                                        exclude=exclude)
         return
     if not isinstance(config, OrtStaticInt8Config):
         raise TypeError(f"write_int8 takes an ORT int8 config, got {type(config).__name__}")
