@@ -55,7 +55,7 @@ def _int8(args: argparse.Namespace) -> int:
     best: list[float] = []
 
     def progress(point: dict[str, Any]) -> None:
-        if point["cosine"] >= args.budget:
+        if point["cosine_low"] >= args.budget:
             best.append(point["speedup"])
         bar.update(1)
         bar.set_postfix(cosine=f"{point['cosine']:.4f}", speedup=f"{point['speedup']:.2f}",

@@ -52,8 +52,10 @@ def test_groups_are_kinds_in_graph_order_and_attention(tmp_path):
 def test_a_group_kept_in_fp32_stays_a_float_matmul(tmp_path):
     one_layer(tmp_path / "m.onnx")
     settings = {"per_channel": True, "op_types": ("MatMul",), "weight_type": "QInt8", "reduce_range": True}
-    quantize(tmp_path / "m.onnx", tmp_path / "all.onnx", keep_fp32=(), **settings)
-    quantize(tmp_path / "m.onnx", tmp_path / "kept.onnx", keep_fp32=("query", "value"), **settings)
+    ref = build_reference("mlp")  # its calibration inputs are read only where smoothing runs
+    quantize(tmp_path / "m.onnx", tmp_path / "all.onnx", ref, OrtInt8SearchedConfig(name="a", **settings))
+    quantize(tmp_path / "m.onnx", tmp_path / "kept.onnx", ref,
+             OrtInt8SearchedConfig(name="k", keep_fp32=("query", "value"), **settings))
     all_q, kept = count_ops(tmp_path / "all.onnx"), count_ops(tmp_path / "kept.onnx")
     assert kept.get("MatMul", 0) == all_q.get("MatMul", 0) + 2
     assert kept["MatMulInteger"] == all_q["MatMulInteger"] - 2
@@ -138,14 +140,29 @@ def outlier_reference() -> Reference:
 
 def test_the_search_keeps_the_sensitive_matmuls_in_fp32_until_the_budget_holds(tmp_path):
     budget = 0.998
-    result = search(outlier_reference(), Context(Cache(tmp_path), 1), quality_budget=budget)
+    result = search(outlier_reference(), Context(Cache(tmp_path), 1), quality_budget=budget, smooth_alphas=())
     candidates = result["candidates"]
     plain = [c for c in candidates if not c["settings"].get("keep_fp32")]
     singles = [c for c in candidates if len(c["settings"].get("keep_fp32", [])) == 1]
     assert plain and singles and all(c["cosine"] < budget for c in plain + singles)  # int8 alone misses it
-    ranked = sorted(result["sensitivity"], key=lambda g: -result["sensitivity"][g])
-    assert set(ranked[:2]) == {"query", "ffn_out"}, result["sensitivity"]
+    for sensitivity in result["sensitivity"].values():  # per weight type
+        ranked = sorted(sensitivity, key=lambda g: -sensitivity[g])
+        assert set(ranked[:2]) == {"query", "ffn_out"}, sensitivity
     chosen = result["chosen"]
-    assert chosen["met"] and chosen["cosine"] >= budget
+    assert chosen["met"] and chosen["cosine_low"] >= budget
     assert {g.partition(".")[0] for g in chosen["settings"]["keep_fp32"]} == {"query", "ffn_out"}
-    assert chosen["speedup"] == max(c["speedup"] for c in candidates if c["cosine"] >= budget)
+    assert chosen["speedup"] == max(c["speedup"] for c in candidates if c["cosine_low"] >= budget)
+    # judged on the interval: a candidate whose mean is within the budget but not its lower bound is not chosen
+    assert all(c["cosine_low"] <= c["cosine"] for c in candidates)
+
+
+def test_smoothing_the_outlier_features_away_needs_no_matmul_in_fp32(tmp_path):
+    """The layer's two weak spots are outlier input features, which smoothing divides out: stage 1b meets the budget
+    with every MatMul in int8, so no fallback runs and the choice keeps nothing in fp32."""
+    budget = 0.998
+    result = search(outlier_reference(), Context(Cache(tmp_path), 1), quality_budget=budget, smooth_alphas=(0.5,))
+    smoothed = [c for c in result["candidates"] if c["settings"].get("smooth_alpha")]
+    assert smoothed and all(c["cosine_low"] >= budget for c in smoothed)
+    assert all(not s for s in result["sensitivity"].values())  # no stage 2
+    chosen = result["chosen"]
+    assert chosen["met"] and chosen["settings"]["smooth_alpha"] == 0.5 and not chosen["settings"].get("keep_fp32")
