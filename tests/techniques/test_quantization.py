@@ -77,6 +77,7 @@ def test_to_dict_round_trips(config):
 def test_presets_of_the_quantization_suite():
     assert set(QUANT_PRESETS.names()) == {
         "torch_dynamic_int8", "bf16", "fp16", "ort_dynamic_int8_per_tensor", "ort_dynamic_int8_per_channel",
+        "ort_dynamic_int8_smooth",
         "ort_dynamic_int8_conv", "ort_static_int8_minmax", "ort_static_int8_percentile",
         "ort_static_int8_first3_fp32", "ort_static_int8_gptq",
     }
