@@ -24,7 +24,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from harness.techniques._ort_quant import _Reader, weighted_nodes
+from harness.techniques._ort_quant import _Reader, probe_session, weighted_nodes
 
 if TYPE_CHECKING:
     from model_zoo.spec import Inputs
@@ -162,18 +162,8 @@ def _layer_input(x: torch.Tensor, layer: _Layer) -> torch.Tensor:
 
 def _probe(model: onnx.ModelProto, layers: list[_Layer]) -> tuple[Any, list[str]]:
     """An ORT session of the float graph that also returns every layer's input, and those inputs' names."""
-    import onnxruntime as ort
-
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
     wanted = list(dict.fromkeys(layer.node.input[0] for layer in layers))
-    existing = {o.name for o in probe.graph.output}
-    for name in wanted:
-        if name not in existing:
-            probe.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    return ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"]), wanted
+    return probe_session(model, wanted), wanted
 
 
 def _hessians(session: Any, wanted: list[str], path: Path, layers: list[_Layer], inputs: Inputs,

@@ -83,6 +83,22 @@ def weighted_nodes(model: onnx.ModelProto, op_types: tuple[str, ...]) -> list[tu
             if node.op_type in op_types and len(node.input) > 1 and node.input[1] in constants]
 
 
+def probe_session(model: onnx.ModelProto, tensors: list[str]) -> Any:
+    """An ORT session of the float graph ``model`` that also returns the float tensors ``tensors`` (layer inputs
+    the graph computes on the way), for the steps that measure them (smoothing, GPTQ)."""
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    existing = {o.name for o in probe.graph.output}
+    for name in tensors:
+        if name not in existing:
+            probe.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
 def _excluded(pre: Path, exclude: Exclude | None) -> list[str]:
     return exclude(onnx.load(str(pre))) if exclude is not None else []
 

@@ -35,7 +35,7 @@ import onnx
 from onnx import numpy_helper
 
 from harness.errors import TechniqueError
-from harness.techniques._ort_quant import _Reader, weighted_nodes
+from harness.techniques._ort_quant import _Reader, probe_session, weighted_nodes
 
 if TYPE_CHECKING:
     from model_zoo.spec import Inputs
@@ -70,17 +70,7 @@ def activation_maxima(model: onnx.ModelProto, path: Path, tensors: list[str], in
                       input_names: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Per tensor of ``tensors``, the largest |value| of each channel (last axis) over ``inputs``, run through the
     float graph ``model`` (read from ``path``) with those tensors as extra outputs."""
-    import onnxruntime as ort
-
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    existing = {o.name for o in probe.graph.output}
-    for name in tensors:
-        if name not in existing:
-            probe.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    session = ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    session = probe_session(model, tensors)
     reader = _Reader(path, inputs, input_names)
     maxima: dict[str, np.ndarray] = {}
     while (feed := reader.get_next()) is not None:
@@ -123,13 +113,13 @@ def smooth(src: Path, dst: Path, alpha: float, calibration: Inputs, input_names:
         model.graph.initializer.append(inverse)
         mul = onnx.helper.make_node("Mul", [tensor, inverse.name], [scaled], name=f"smooth_{k}")
         new_nodes.append((min(position[id(n)] for n in nodes), mul))
-        for node, w in zip(nodes, weights, strict=True):
+        for j, (node, w) in enumerate(zip(nodes, weights, strict=True)):
             axis = _rows_axis(node)
             rescaled = w * (s[:, None] if axis == 0 else s[None, :])
             name = node.input[1]
             if uses[name] > 1:  # still read by another node: this one gets its own copy
                 uses[name] -= 1
-                name = f"{name}_smoothed_{node.name or k}"
+                name = f"{name}_smoothed_{k}_{j}"
                 model.graph.initializer.append(numpy_helper.from_array(rescaled.astype(w.dtype), name))
                 node.input[1] = name
             else:
@@ -139,7 +129,6 @@ def smooth(src: Path, dst: Path, alpha: float, calibration: Inputs, input_names:
         model.graph.node.insert(index, mul)
     onnx.save(model, str(dst))
     return len(groups)
-
 
 
 def count(model: onnx.ModelProto) -> int:

@@ -200,10 +200,6 @@ class OrtDynamicInt8Config(_OrtInt8Config):
             raise ConfigError(f"`smooth_alpha` smooths the inputs of {' and '.join(_smooth.OP_TYPES)} nodes; "
                               f"`op_types` quantizes none of them, got {', '.join(self.op_types)}")
 
-    def recipe_parts(self) -> tuple[str, ...]:
-        """What the int8 file depends on besides the fields: the smoothing code, where it runs."""
-        return (source_hash(_smooth),) if self.smooth_alpha else ()
-
     def expectations(self) -> list[Expectation]:
         extra = [_int8_contract("smoothed_tensors")] if self.smooth_alpha else []
         return [*super().expectations(), *extra]
@@ -217,8 +213,7 @@ def ort_dynamic_int8(reference: Reference, config: OrtDynamicInt8Config, ctx: Co
     """Export the reference, quantize it with ORT's dynamic quantizer; both steps are cached."""
     fp32 = reference_onnx(reference, ctx)
     reduce_range = config.resolved_reduce_range(config.weight_type)
-    key = artifact_key(reference, config, fp32.stem, ort_recipe(), reduce_range, *config.recipe_parts(),
-                       *smoothing_parts(reference, config))
+    key = artifact_key(reference, config, fp32.stem, ort_recipe(), reduce_range, *smoothing_parts(reference, config))
     path = ctx.cache.get_or_create(ctx.cache.path("quantized", key, ".onnx"),
                                    lambda tmp: write_int8(reference, config, ctx, tmp), validate_onnx)
     proof = {**_ort_quant.int8_proof(path, ctx.threads), "reduce_range": float(reduce_range),
@@ -227,9 +222,12 @@ def ort_dynamic_int8(reference: Reference, config: OrtDynamicInt8Config, ctx: Co
                     machine_choices=reduce_range_choice(config, reduce_range))
 
 
-def smoothing_parts(reference: Reference, config: OrtDynamicInt8Config) -> tuple[int, ...]:
-    """Key parts of the inputs smoothing measures on (their count and the chunking), where it runs."""
-    return (len(reference.calibration_inputs()[0]), _ort_quant.CALIBRATION_BATCH) if config.smooth_alpha else ()
+def smoothing_parts(reference: Reference, config: OrtDynamicInt8Config) -> tuple[object, ...]:
+    """What a smoothed int8 file depends on besides the config: the smoothing code and the inputs it measures on
+    (their count and chunking); nothing where smoothing does not run."""
+    if not config.smooth_alpha:
+        return ()
+    return source_hash(_smooth), len(reference.calibration_inputs()[0]), _ort_quant.CALIBRATION_BATCH
 
 
 def smoothing_proof(path: Path, config: OrtDynamicInt8Config) -> dict[str, float]:

@@ -120,7 +120,7 @@ def ort_int8_searched(reference: Reference, config: OrtInt8SearchedConfig, ctx: 
     fp32 = reference_onnx(reference, ctx)
     reduce_range = config.resolved_reduce_range(config.weight_type)
     key = artifact_key(reference, config, fp32.stem, ort_recipe(), reduce_range, "searched v1",
-                       *config.recipe_parts(), *smoothing_parts(reference, config))
+                       *smoothing_parts(reference, config))
     path = ctx.cache.get_or_create(ctx.cache.path("quantized", key, ".onnx"),
                                    lambda tmp: quantize(fp32, tmp, reference, config), validate_onnx)
     proof = {**_ort_quant.int8_proof(path, ctx.threads), "reduce_range": float(reduce_range),
