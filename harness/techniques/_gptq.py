@@ -24,7 +24,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from harness.techniques._ort_quant import _Reader, probe_session, weighted_nodes
+from harness.techniques._ort_quant import _Reader, is_depthwise, probe_session, weighted_nodes
 
 if TYPE_CHECKING:
     from model_zoo.spec import Inputs
@@ -48,11 +48,12 @@ class _Layer:
 
 
 def refine(fp32: Path, int8: Path, fit: Inputs, held_out: Inputs, input_names: tuple[str, ...], *,
-           qmin: int, qmax: int) -> None:
+           qmin: int, qmax: int, depthwise_grid: tuple[int, int] | None = None) -> None:
     """Re-round the weights of ``int8`` (a QDQ file ORT quantized from the preprocessed float graph ``fp32``) in place.
 
     ``fit`` gives the inputs whose layer inputs make each ``H``; ``held_out`` picks, per layer, the damping or
-    nearest rounding. ``qmin``/``qmax`` bound the integers (ORT's grid: 7-bit weights span -64..64).
+    nearest rounding. ``qmin``/``qmax`` bound the integers (ORT's grid: 7-bit weights span -64..64);
+    ``depthwise_grid``, where given, bounds a depthwise convolution's instead (kept at 8 bits where the rest has 7).
     """
     float_model = onnx.load(str(fp32))
     int_model = onnx.load(str(int8))
@@ -67,10 +68,11 @@ def refine(fp32: Path, int8: Path, fit: Inputs, held_out: Inputs, input_names: t
         w = torch.from_numpy(layer.rows(layer.weight).astype(np.float64))
         scale = torch.from_numpy(layer.scale.astype(np.float64))
         zp = torch.from_numpy(layer.zero_point.astype(np.float64))
-        nearest = torch.clamp(torch.round(w / scale[:, None]) + zp[:, None], qmin, qmax)
+        lo, hi = depthwise_grid if depthwise_grid is not None and layer.depthwise else (qmin, qmax)
+        nearest = torch.clamp(torch.round(w / scale[:, None]) + zp[:, None], lo, hi)
         best, best_err = nearest, _error(w, nearest, scale, zp, held_h[layer.int_name])
         for damping in DAMPINGS:
-            q = _gptq(w, fit_h[layer.int_name], scale, zp, qmin, qmax, damping)
+            q = _gptq(w, fit_h[layer.int_name], scale, zp, lo, hi, damping)
             err = _error(w, q, scale, zp, held_h[layer.int_name])
             if err < best_err:
                 best, best_err = q, err
@@ -117,9 +119,8 @@ def _shape(node: onnx.NodeProto, w: np.ndarray) -> tuple[Callable[[np.ndarray], 
     """How ``node``'s weight becomes rows × columns, or None for a layout GPTQ here does not handle."""
     attrs = _attrs(node)
     if node.op_type == "Conv":
-        group = int(attrs.get("group", 1))  # type: ignore[call-overload]
-        depthwise = group == w.shape[0] and w.shape[1] == 1  # one filter per channel
-        if group != 1 and not depthwise:
+        depthwise = is_depthwise(node, w.shape)
+        if int(attrs.get("group", 1)) != 1 and not depthwise:  # type: ignore[call-overload]
             return None
         return (lambda a: a.reshape(a.shape[0], -1)), (lambda a: a.reshape(w.shape)), depthwise
     if w.ndim != 2:

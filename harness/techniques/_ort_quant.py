@@ -83,6 +83,21 @@ def weighted_nodes(model: onnx.ModelProto, op_types: tuple[str, ...]) -> list[tu
             if node.op_type in op_types and len(node.input) > 1 and node.input[1] in constants]
 
 
+def is_depthwise(node: onnx.NodeProto, weight_shape: tuple[int, ...]) -> bool:
+    """A Conv with one filter of one input channel per group: the layout MLAS runs through its depthwise kernel,
+    which widens inputs and weights to 16 bits and multiplies with VPMADDWD into 32-bit sums, so nothing
+    saturates there; every other conv, Gemm and MatMul goes through the GEMM kernels."""
+    if node.op_type != "Conv" or len(weight_shape) < 2:
+        return False
+    group = next((int(onnx.helper.get_attribute_value(a)) for a in node.attribute if a.name == "group"), 1)
+    return group > 1 and group == weight_shape[0] and weight_shape[1] == 1
+
+
+def depthwise_weights(model: onnx.ModelProto) -> list[str]:
+    """The weight constants of ``model``'s depthwise convolutions (:func:`is_depthwise`), in graph order."""
+    return [init.name for node, init in weighted_nodes(model, ("Conv",)) if is_depthwise(node, tuple(init.dims))]
+
+
 def probe_session(model: onnx.ModelProto, tensors: list[str]) -> Any:
     """An ORT session of the float graph ``model`` that also returns the float tensors ``tensors`` (layer inputs
     the graph computes on the way), for the steps that measure them (smoothing, GPTQ)."""
@@ -141,10 +156,12 @@ def quantize_static(
     src: Path, dst: Path, calibration: Inputs, input_names: tuple[str, ...], *, calibration_method: str,
     per_channel: bool, quant_format: str, activation_type: str, weight_type: str, op_types: tuple[str, ...] | None,
     percentile: float, reduce_range: bool, exclude: Exclude | None = None,
-    then: Callable[[Path], None] | None = None,
+    then: Callable[[Path], None] | None = None, depthwise_full_range: bool = False,
 ) -> None:
     """Int8 weights and activations with ranges calibrated on ``calibration`` (training data only); ``then`` is
-    called with the preprocessed float graph ORT quantized (its weight names are ``dst``'s) once ``dst`` is written."""
+    called with the preprocessed float graph ORT quantized (its weight names are ``dst``'s) once ``dst`` is written.
+    ``depthwise_full_range`` gives depthwise convolutions' weights the whole 8-bit grid where ``reduce_range``
+    gives the others 7 bits (ORT's per-tensor override): their kernel cannot saturate (:func:`is_depthwise`)."""
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType
     from onnxruntime.quantization import quantize_static as ort_quantize_static
 
@@ -155,6 +172,10 @@ def quantize_static(
     with tempfile.TemporaryDirectory(prefix="optbench-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         preprocess(src, pre)
+        if reduce_range and depthwise_full_range:
+            # An override without "axis" makes its tensor per-tensor: a conv weight's channels are its axis 0.
+            override: dict[str, Any] = {"reduce_range": False, **({"axis": 0} if per_channel else {})}
+            extra["TensorQuantOverrides"] = {name: [override] for name in depthwise_weights(onnx.load(str(pre)))}
         with ort_step("quantize_static", src), quiet():
             ort_quantize_static(
                 str(pre), str(dst), Reader(pre, calibration, input_names), quant_format=QuantFormat[quant_format],
@@ -179,6 +200,24 @@ def optimized_op_counts(path: Path, threads: int) -> dict[str, int]:
         opts.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
         ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         return count_ops(Path(opts.optimized_model_filepath))
+
+
+def depthwise_8bit(path: Path) -> int:
+    """How many depthwise convolutions of the QDQ file ``path`` hold weights beyond the 7-bit grid (some integer
+    more than 64 from its zero point): those that kept the whole 8-bit grid."""
+    model = onnx.load(str(path))
+    consts = {i.name: i for i in model.graph.initializer}
+    dequant = {n.output[0]: n for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    n = 0
+    for node in model.graph.node:
+        dq = dequant.get(node.input[1]) if node.op_type == "Conv" and len(node.input) > 1 else None
+        if dq is None or dq.input[0] not in consts or not is_depthwise(node, tuple(consts[dq.input[0]].dims)):
+            continue
+        q = onnx.numpy_helper.to_array(consts[dq.input[0]]).astype(np.int64)
+        zero = (onnx.numpy_helper.to_array(consts[dq.input[2]]).astype(np.int64) if len(dq.input) > 2
+                and dq.input[2] in consts else np.zeros(1, np.int64))
+        n += int(np.abs(q - zero.reshape(-1, *[1] * (q.ndim - 1))).max() > 64)
+    return n
 
 
 def int8_proof(path: Path, threads: int) -> dict[str, float]:

@@ -31,6 +31,19 @@ class TinyCNN(nn.Module):
         return self.head(torch.flatten(self.conv(x), 1))
 
 
+class TinyDepthwiseCNN(nn.Module):
+    """A MobileNet-style block: a dense conv, a depthwise conv (one filter per channel) and a 1x1 projection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, groups=8),
+                                  nn.ReLU(), nn.Conv2d(8, 16, 1), nn.AdaptiveAvgPool2d(1))
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.flatten(self.conv(x), 1))
+
+
 def _float_inputs(shape: tuple[int, ...]) -> Callable[[int], Inputs]:
     return lambda n: (torch.randn(n, *shape, generator=torch.Generator().manual_seed(n)),)
 
@@ -43,6 +56,7 @@ def _token_inputs(n: int) -> Inputs:
 TOYS = {  # name: (module class, inputs(n), input names, tags)
     "mlp": (TinyMLP, _float_inputs((16,)), ("x",), frozenset()),
     "cnn": (TinyCNN, _float_inputs((1, 8, 8)), ("x",), frozenset({"conv"})),
+    "dwcnn": (TinyDepthwiseCNN, _float_inputs((1, 8, 8)), ("x",), frozenset({"conv"})),
     "embedder": (TinyEmbedder, _token_inputs, ("ids", "mask"), frozenset()),
 }
 
