@@ -6,6 +6,7 @@ Kept apart from the configs so that ``quantization.py`` stays a readable list of
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import tempfile
 from collections.abc import Callable, Iterator
@@ -96,6 +97,13 @@ def is_depthwise(node: onnx.NodeProto, weight_shape: tuple[int, ...]) -> bool:
 def depthwise_weights(model: onnx.ModelProto) -> list[str]:
     """The weight constants of ``model``'s depthwise convolutions (:func:`is_depthwise`), in graph order."""
     return [init.name for node, init in weighted_nodes(model, ("Conv",)) if is_depthwise(node, tuple(init.dims))]
+
+
+@functools.lru_cache(maxsize=32)
+def has_depthwise(path: Path) -> bool:
+    """Whether the float graph at ``path`` has a depthwise convolution; read once per file (cache files are named by
+    their key and never rewritten, and a static case asks on every run, cached or not)."""
+    return bool(depthwise_weights(onnx.load(str(path))))
 
 
 def probe_session(model: onnx.ModelProto, tensors: list[str]) -> Any:

@@ -320,7 +320,7 @@ def ort_static_int8(reference: Reference, config: OrtStaticInt8Config, ctx: Cont
     reduce_range = config.activation_type == "QUInt8" and config.resolved_reduce_range(config.weight_type)
     # Where reduce_range is this machine's choice, depthwise convolutions keep 8 bits: a file that has some differs.
     depthwise = (("depthwise 8-bit",) if config.depthwise_full_range(reduce_range)
-                 and _ort_quant.depthwise_weights(onnx.load(str(fp32))) else ())
+                 and _ort_quant.has_depthwise(fp32) else ())
     key = artifact_key(reference, config, fp32.stem, ort_recipe(), len(calibration[0]), _ort_quant.CALIBRATION_BATCH,
                         reduce_range, *((source_hash(_gptq.refine),) if config.weight_rounding == "gptq" else ()),
                         *depthwise)
