@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 OP_TYPES = ("MatMul", "Gemm")
 _FLOOR = 1e-5  # channel maxima below this count as this: a silent channel or an all-zero weight row is not divided by 0
-_BATCH = 8  # inputs per ORT run while the maxima are gathered
 INVERSE_SUFFIX = "_smooth_inverse"  # the name of each division's constant ends so
 
 
@@ -73,13 +72,10 @@ def activation_maxima(model: onnx.ModelProto, path: Path, tensors: list[str], in
     session = probe_session(model, tensors)
     reader = _Reader(path, inputs, input_names)
     maxima: dict[str, np.ndarray] = {}
-    while (feed := reader.get_next()) is not None:
-        n = len(next(iter(feed.values())))
-        for i in range(0, n, _BATCH):
-            outs = session.run(tensors, {k: v[i:i + _BATCH] for k, v in feed.items()})
-            for name, out in zip(tensors, outs, strict=True):
-                m = np.abs(out.reshape(-1, out.shape[-1])).max(axis=0)
-                maxima[name] = np.maximum(maxima[name], m) if name in maxima else m
+    while (feed := reader.get_next()) is not None:  # in the reader's chunks, which bound memory as calibration's do
+        for name, out in zip(tensors, session.run(tensors, feed), strict=True):
+            m = np.abs(out.reshape(-1, out.shape[-1])).max(axis=0)
+            maxima[name] = np.maximum(maxima[name], m) if name in maxima else m
     return maxima
 
 

@@ -222,6 +222,17 @@ def ort_dynamic_int8(reference: Reference, config: OrtDynamicInt8Config, ctx: Co
                     machine_choices=reduce_range_choice(config, reduce_range))
 
 
+def dynamic_int8(src: Path, dst: Path, reference: Reference, config: OrtDynamicInt8Config,
+                 exclude: _ort_quant.Exclude | None = None) -> None:
+    """``config``'s dynamic int8 file of the float graph ``src``: smoothed first where ``config.smooth_alpha`` says
+    (on the reference's calibration inputs), then quantized by ORT with the nodes ``exclude`` picks left in float."""
+    with _smooth.smoothed(src, config.smooth_alpha, reference.calibration_inputs(), reference.spec.input_names,
+                          config.op_types) as smoothed:
+        _ort_quant.quantize_dynamic(smoothed, dst, per_channel=config.per_channel, op_types=config.op_types,
+                                    weight_type=config.weight_type,
+                                    reduce_range=config.resolved_reduce_range(config.weight_type), exclude=exclude)
+
+
 def smoothing_parts(reference: Reference, config: OrtDynamicInt8Config) -> tuple[object, ...]:
     """What a smoothed int8 file depends on besides the config: the smoothing code and the inputs it measures on
     (their count and chunking); nothing where smoothing does not run."""
@@ -338,12 +349,7 @@ def write_int8(reference: Reference, config: _OrtInt8Config, ctx: Context, dst: 
     gate benchmark's "MatMul left fp32" regression; the techniques exclude nothing)."""
     fp32 = reference_onnx(reference, ctx)
     if isinstance(config, OrtDynamicInt8Config):
-        with _smooth.smoothed(fp32, config.smooth_alpha, reference.calibration_inputs(), reference.spec.input_names,
-                              config.op_types) as src:
-            _ort_quant.quantize_dynamic(src, dst, per_channel=config.per_channel, op_types=config.op_types,
-                                        weight_type=config.weight_type,
-                                        reduce_range=config.resolved_reduce_range(config.weight_type),
-                                        exclude=exclude)
+        dynamic_int8(fp32, dst, reference, config, exclude)
         return
     if not isinstance(config, OrtStaticInt8Config):
         raise TypeError(f"write_int8 takes an ORT int8 config, got {type(config).__name__}")

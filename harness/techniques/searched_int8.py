@@ -30,11 +30,12 @@ from harness.config import require_range
 from harness.errors import ConfigError
 from harness.metrics.quality import cosine_rows, mean_interval
 from harness.onnx_export import validate_onnx
-from harness.techniques import _ort_quant, _smooth
+from harness.techniques import _ort_quant
 from harness.techniques.base import Context, Reference, register_preset, register_technique
 from harness.techniques.quantization import (
     OrtDynamicInt8Config,
     artifact_key,
+    dynamic_int8,
     ort_recipe,
     reduce_range_choice,
     reference_onnx,
@@ -92,26 +93,16 @@ def matmul_groups(model: onnx.ModelProto) -> dict[str, list[str]]:
 
 
 def quantize(src: Path, dst: Path, reference: Reference, config: OrtInt8SearchedConfig) -> None:
-    """ORT dynamic int8 of ``src`` (smoothed first where ``config.smooth_alpha`` says, on the reference's
-    calibration inputs) with the MatMuls of ``config.keep_fp32`` excluded (``nodes_to_exclude``)."""
-    from onnxruntime.quantization import QuantType
-    from onnxruntime.quantization import quantize_dynamic as ort_quantize_dynamic
-
-    with tempfile.TemporaryDirectory(prefix="optbench-search-") as tmp, _smooth.smoothed(
-            src, config.smooth_alpha, reference.calibration_inputs(), reference.spec.input_names,
-            config.op_types) as smoothed:
-        pre = Path(tmp) / "pre.onnx"
-        _ort_quant.preprocess(smoothed, pre)
-        groups = matmul_groups(onnx.load(str(pre)))
+    """ORT dynamic int8 of ``src`` as :func:`dynamic_int8` makes it (smoothed where ``config.smooth_alpha`` says),
+    with the MatMuls of ``config.keep_fp32`` left in float (``nodes_to_exclude``, named in the preprocessed graph)."""
+    def keep_fp32(pre: onnx.ModelProto) -> list[str]:
+        groups = matmul_groups(pre)
         missing = [g for g in config.keep_fp32 if g not in groups]
         if missing:
             raise ConfigError(f"`keep_fp32` names {', '.join(missing)}, not a MatMul group of {src.name}")
-        exclude = [name for g in config.keep_fp32 for name in groups[g]]
-        with _ort_quant.ort_step("quantize_dynamic", src), _ort_quant.quiet():
-            ort_quantize_dynamic(str(pre), str(dst), op_types_to_quantize=list(config.op_types),
-                                 per_channel=config.per_channel,
-                                 reduce_range=config.resolved_reduce_range(config.weight_type),
-                                 weight_type=QuantType[config.weight_type], nodes_to_exclude=exclude)
+        return [name for g in config.keep_fp32 for name in groups[g]]
+
+    dynamic_int8(src, dst, reference, config, exclude=keep_fp32)
 
 
 @register_technique(OrtInt8SearchedConfig)
