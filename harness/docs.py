@@ -36,13 +36,21 @@ reads these figures: [gate.md](gate.md).
 {% for suite in suites %}
 
 ## {{ suite.name }}
+{% for cls in suite.classes %}
 
-Taken {{ suite.taken_at }} on {{ suite.environment }}.
+{% if suite.classes | length > 1 %}
+### {{ cls.environment }}
+
+Taken {{ cls.taken_at }}: {{ cls.rows | length }} case(s){{ cls.note }}.
+{% else %}
+Taken {{ cls.taken_at }} on {{ cls.environment }}.
+{% endif %}
 
 | case | p50 b1 | speedup | size | quality | retention | findings | technique figures |
 |---|---|---|---|---|---|---|---|
-{% for row in suite.rows %}
+{% for row in cls.rows %}
 | {{ row | join(" | ") }} |
+{% endfor %}
 {% endfor %}
 {% endfor %}
 """
@@ -84,7 +92,7 @@ def _row(case_id: str, entry: dict[str, Any]) -> list[str]:
 
 
 def _suite(path: Path) -> dict[str, Any]:
-    """The suite's most recently taken machine class (a baseline holds one entry set per class)."""
+    """The suite's tables, one per machine class (a baseline holds one entry set per class)."""
     from harness import baselines
     from harness.errors import BaselineError
 
@@ -100,11 +108,21 @@ def _suite(path: Path) -> dict[str, Any]:
         raise DocsError(f"{path}: not a readable baseline: {exc}") from None
     if loaded is None or not loaded.classes:
         raise DocsError(f"{path}: not a readable baseline: no machine class in it")
-    latest = max(loaded.classes.values(), key=lambda c: c.taken_at)
-    cases = {cid: entry.to_dict() for cid, entry in latest.cases.items()}
-    return {"name": loaded.suite, "taken_at": latest.taken_at or "?",
-            "environment": env.describe(latest.environment),
-            "rows": [[cell.replace("|", "\\|") for cell in _row(cid, cases[cid])] for cid in sorted(cases)]}
+    # The fullest class first: a class holding only the cases no other class could run (bf16 where only this CPU
+    # has bf16 instructions) follows it.
+    ordered = sorted(loaded.classes.values(), key=lambda c: (-len(c.cases), c.taken_at))
+    classes = [_class(c) for c in ordered]
+    for cls in classes[1:]:
+        cls["note"] = ("; this class's other cases are gated against another class's entries (machine-independent "
+                       "figures only)")
+    return {"name": loaded.suite, "classes": classes}
+
+
+def _class(baseline: Any) -> dict[str, Any]:
+    cases = {cid: entry.to_dict() for cid, entry in baseline.cases.items()}
+    return {"taken_at": baseline.taken_at or "?", "environment": env.describe(baseline.environment),
+            "rows": [[cell.replace("|", "\\|") for cell in _row(cid, cases[cid])] for cid in sorted(cases)],
+            "note": ""}
 
 
 def render(baseline_dir: Path) -> str:

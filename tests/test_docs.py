@@ -31,6 +31,25 @@ def test_every_suite_gets_a_table_with_its_technique_figures(tmp_path):
     assert "Test CPU [avx2], 2 CPUs, 1 thread(s)" in page
 
 
+def test_every_machine_class_gets_its_table_the_fullest_first(tmp_path):
+    """A class holding only the cases other classes cannot run (bf16 where only its CPU has bf16 instructions) is
+    shown beside the full class, not instead of it."""
+    def cls(cpu, flags, taken_at, cases):
+        return {"environment": {"cpu": cpu, "cpu_flags": flags, "logical_cores": 2, "threads": 1},
+                "taken_at": taken_at, "cases": cases}
+    full = cls("Old CPU", ["avx2"], "2026-11-28T19:00:00Z",
+               {"m-fp32-ort": {"metrics": {"latency.p50_s": 0.002}}, "m-int8-ort": {"metrics": {"speedup": 1.9}}})
+    partial = cls("New CPU", ["avx2", "avx512_bf16"], "2026-12-02T10:00:00Z",
+                  {"m-bf16-eager": {"metrics": {"speedup": 2.3}}})
+    (tmp_path / "quantization.json").write_text(json.dumps({
+        "schema_version": 2, "suite": "quantization", "classes": {"new": partial, "old": full}}))
+    page = docs.render(tmp_path)
+    old, new = page.index("### Old CPU [avx2]"), page.index("### New CPU [avx2,avx512_bf16]")
+    assert old < page.index("| m-int8-ort |") < new < page.index("| m-bf16-eager |  | 2.30× |")
+    assert "Taken 2026-11-28T19:00:00Z: 2 case(s)." in page
+    assert "Taken 2026-12-02T10:00:00Z: 1 case(s); this class's other cases are gated against another" in page
+
+
 def test_a_foreign_baseline_is_named(tmp_path, capsys):
     (tmp_path / "bad.json").write_text(json.dumps({"schema_version": 7}))
     assert docs.main(["--baselines", str(tmp_path), "-o", str(tmp_path / "out.md")]) == 2
