@@ -463,6 +463,9 @@ class OptbenchSession:
             info["classes"] = sorted(baseline.classes)
             own = baseline.for_environment(self.environment)
             info["class_baseline"] = own is not None
+            if own is not None:  # a class may hold only some cases (those no other class could run natively)
+                info["other_class_cases"] = sorted(cid for (s, cid), o in self.outcomes.items()
+                                                   if s == suite and o.record is not None and cid not in own.cases)
             latest = own or max(baseline.classes.values(), key=lambda c: c.taken_at, default=None)
             info["environment"] = latest.environment if latest is not None else None
             scopes = env.comparable_scopes(latest.environment, self.environment) if latest else frozenset()

@@ -340,6 +340,32 @@ def test_a_machine_class_with_no_baseline_says_so_and_gates_what_does_not_depend
     strict.stdout.fnmatch_lines(["*no baseline of this machine class (*) in *toy.json*"])
 
 
+def test_a_class_holding_some_cases_gates_the_rest_against_another_class_and_says_so(toy, pytester):
+    """A class entry may hold only what no other class could run natively (bf16 where only its CPU has bf16
+    instructions); its other cases are judged on another class's machine-independent figures, and the header
+    says how many."""
+    args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-configs=gentle")
+    toy(*args, "--optbench-update-baselines").assert_outcomes(passed=2)
+    path = baseline_file(pytester)
+    data = json.loads(path.read_text())
+    ((key, own),) = data["classes"].items()
+    other = json.loads(json.dumps(own))
+    other["environment"]["cpu_flags"] = ["avx512f", "avx512_vnni"]
+    other["cases"]["toy_mlp-gentle-torch_eager"]["metrics"]["speedup"] = 100.0  # another runner's: not compared
+    del own["cases"]["toy_mlp-gentle-torch_eager"]
+    data["classes"] = {key: own, "x86_64-avx512-other-class": other}
+    path.write_text(json.dumps(data))
+    result = toy(*args)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["baseline toy: 1 case of this run has no entry of this machine class; for them "
+                                 "speed is not gated*"])
+    run = json.loads(sorted((pytester.path / "results").glob("run-*.json"))[-1].read_text())
+    assert run["baselines"]["toy"]["other_class_cases"] == ["toy_mlp-gentle-torch_eager"]
+    gentle = next(c for c in run["cases"] if c["config"] == "gentle")
+    assert {v["check"]: v["status"] for v in gentle["verdicts"] if v["source"] == "baseline"} == {
+        "quality": "pass", "size": "pass", "speedup": "skip", "latency": "skip"}
+
+
 @pytest.mark.parametrize("content", ['{"schema_version": 1, "cases": {"a"', '{"schema_version": 7, "cases": {}}'])
 def test_corrupt_baseline_stops_the_run_and_is_left_untouched(toy, pytester, content):
     path = baseline_file(pytester)

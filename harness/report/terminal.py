@@ -123,6 +123,11 @@ def header(run: dict[str, Any]) -> list[str]:
         if not info.get("class_baseline", True):
             lines.append(f"baseline {suite}: no entry for this machine class ({info.get('machine_class')}); "
                          "speed not gated, machine-independent figures gated against the latest other class")
+        elif info.get("other_class_cases"):
+            n = len(info["other_class_cases"])
+            lines.append(f"baseline {suite}: {n} case{'s' if n > 1 else ''} of this run {'have' if n > 1 else 'has'} "
+                         "no entry of this machine class; for them speed is not gated, machine-independent figures "
+                         "are gated against the latest other class holding them")
     return lines + quality_basis_summary(run)
 
 
