@@ -79,9 +79,23 @@ def test_presets_of_the_quantization_suite():
         "torch_dynamic_int8", "bf16", "fp16", "ort_dynamic_int8_per_tensor", "ort_dynamic_int8_per_channel",
         "ort_dynamic_int8_smooth",
         "ort_dynamic_int8_conv", "ort_static_int8_minmax", "ort_static_int8_percentile",
-        "ort_static_int8_first3_fp32", "ort_static_int8_gptq",
+        "ort_static_int8_first3_fp32", "ort_static_int8_gptq", "ort_static_int8_gptq_f5",
     }
     assert {type(c).__name__ for _, c in QUANT_PRESETS.items()} <= set(TECHNIQUES.names())
+
+
+def test_the_quality_first_static_preset_runs_only_in_the_large_job():
+    """Its GPTQ over 6 crops of each 224x224 photograph costs minutes: never in the main command."""
+    from harness.case import generate_cases
+
+    f5 = QUANT_PRESETS.get("ort_static_int8_gptq_f5")
+    assert f5.is_large() and not QUANT_PRESETS.get("ort_static_int8_gptq").is_large()
+    assert TECHNIQUES.get(type(f5).__name__).config is type(f5)
+    main = {c.config.name for c in generate_cases("quantization", ["digits_resnet"], backends=["onnxruntime"])}
+    large = {c.config.name for c in generate_cases("quantization", ["digits_resnet"], backends=["onnxruntime"],
+                                                   large=True)}
+    assert "ort_static_int8_gptq" in main and "ort_static_int8_gptq_f5" not in main
+    assert "ort_static_int8_gptq_f5" in large
 
 
 @pytest.mark.parametrize("config", [c for _, c in QUANT_PRESETS.items()], ids=lambda c: c.name)
