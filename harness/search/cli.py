@@ -72,8 +72,17 @@ def _int8(args: argparse.Namespace) -> int:
           f"cosine {chosen['cosine']:.4f}, {chosen['size_mib']:.1f} MiB, {chosen['settings']}")
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump(result, fh, indent=1)
+            json.dump(with_machine(result, args.threads), fh, indent=1)
     return 0
+
+
+def with_machine(result: dict[str, Any], threads: int) -> dict[str, Any]:
+    """The search record with the machine it ran on: its speedups (and, through ``reduce_range``, its cosines) are
+    that machine class's, and a record of another class must not pass for this one's."""
+    from harness import env
+
+    machine = env.capture(threads)
+    return {**result, "machine": env.describe(machine), "machine_class": env.machine_class(machine)}
 
 
 def _config(args: argparse.Namespace, seeds: tuple[int, ...] = (0,)) -> Any:

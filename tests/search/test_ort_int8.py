@@ -166,3 +166,13 @@ def test_smoothing_the_outlier_features_away_needs_no_matmul_in_fp32(tmp_path):
     assert all(not s for s in result["sensitivity"].values())  # no stage 2
     chosen = result["chosen"]
     assert chosen["met"] and chosen["settings"]["smooth_alpha"] == 0.5 and not chosen["settings"].get("keep_fp32")
+
+
+def test_a_written_search_record_names_the_machine_class_it_was_measured_on():
+    from harness import env
+    from harness.search.cli import with_machine
+
+    record = with_machine({"chosen": {"speedup": 2.0}}, threads=1)
+    assert record["chosen"] == {"speedup": 2.0}
+    assert record["machine_class"] == env.machine_class(env.capture(1))
+    assert record["machine"] == env.describe(env.capture(1))
