@@ -15,7 +15,7 @@ import pytest
 
 from harness import baselines
 from harness.backends import _torch_common
-from harness.case import default_models, generate_cases
+from harness.case import default_models, generate_cases, is_large
 from harness.techniques.base import PRESETS
 from model_zoo.spec import MODELS
 
@@ -31,8 +31,7 @@ def _zoo_models() -> list[str]:
 def _uncovered(suite: str) -> list[str]:
     loaded = baselines.load(baselines.baseline_path(BASELINES, suite))
     held = {cid for cls in loaded.classes.values() for cid in cls.cases} if loaded is not None else set()
-    main = generate_cases(suite, default_models(), backends=CPU_BACKENDS)
-    main = [c for c in main if MODELS.get(c.model).build.__module__.startswith("model_zoo.")]
+    main = generate_cases(suite, [m for m in _zoo_models() if not is_large(m)], backends=CPU_BACKENDS)
     # The large job collects only large cases (`pytest -m large`): a reference it needs only for them runs
     # ungated, as it does there.
     large = [c for c in generate_cases(suite, _zoo_models(), backends=CPU_BACKENDS, large=True) if c.large]
