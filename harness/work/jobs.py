@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.artifact import Artifact, ArtifactKind
+from harness.artifact import Artifact, ArtifactKind, Precision
 from harness.backends._ort_common import onnx_file
 from harness.backends.base import BACKENDS
 from harness.cache import Cache, atomic_write
@@ -24,6 +24,11 @@ WHY_NOT = {
     "torch_compile": "inductor compiles host-native code (AVX-512 where the host has it) that Valgrind cannot run; "
                      "its model is counted on torch eager and ONNX Runtime",
 }
+
+# Valgrind presents a CPU without AVX-512 (so without AVX-512 BF16 or AMX): under it torch takes bf16's emulated
+# path, however native bf16 is on the host. Only hosts with bf16 instructions make bf16 cases at all.
+BF16_WHY = ("bf16: Valgrind presents a CPU without bf16 instructions, so torch would run its emulated path there; "
+            "that count would not be this host's work")
 
 
 class NotCounted(Exception):
@@ -83,6 +88,8 @@ def job_for(name: str, backend: str, artifact: Artifact, spec: ModelSpec, cache:
     reason = not_counted_reason(backend)
     if reason is not None:
         raise NotCounted(reason)
+    if artifact.precision is Precision.BF16:
+        raise NotCounted(BF16_WHY)
     inputs, inputs_digest = _save_inputs(spec, cache)
     if COUNTED[backend] == "onnx":
         instance = BACKENDS.get(backend)(Context(cache, 1))

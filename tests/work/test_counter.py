@@ -10,7 +10,7 @@ import torch
 from harness.cache import Cache
 from harness.work import counter as counting
 from harness.work.counter import Counter, CountError, Job
-from harness.work.jobs import NotCounted, _save_inputs, _save_module
+from harness.work.jobs import NotCounted, _save_inputs, _save_module, job_for
 
 AVAILABLE = counting.availability()
 needs_valgrind = pytest.mark.skipif(not AVAILABLE.ok, reason=f"work not counted here: {AVAILABLE.reason}")
@@ -99,6 +99,15 @@ def test_a_module_that_cannot_be_saved_is_not_counted_with_the_reason(tmp_path):
     with pytest.raises(NotCounted, match=r"the module cannot be saved for the counting process .*expected a "
                                          r"picklable nn\.Module"):
         _save_module(Local(), Cache(tmp_path))
+
+
+def test_a_bf16_artifact_is_not_counted_since_valgrind_would_run_its_emulated_path(tmp_path):
+    from harness.artifact import Artifact, ArtifactKind, Precision
+    from model_zoo.spec import MODELS
+
+    bf16 = Artifact(ArtifactKind.TORCH_MODULE, Precision.BF16, "k", module=torch.nn.Linear(4, 4).bfloat16())
+    with pytest.raises(NotCounted, match=r"^bf16: Valgrind presents a CPU without bf16 instructions"):
+        job_for("m-bf16-torch_eager", "torch_eager", bf16, MODELS.get("cancer_mlp"), Cache(tmp_path))
 
 
 def test_without_valgrind_counting_is_unavailable_with_the_reason(monkeypatch):
