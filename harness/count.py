@@ -30,7 +30,7 @@ from harness.techniques.base import PRESETS, apply
 from harness.work import baseline as work_baseline
 from harness.work.counter import Counter, Job, availability, environment_key
 from harness.work.figures import WorkFigures
-from harness.work.jobs import NotCounted, job_for, not_counted_reason
+from harness.work.jobs import NotCounted, job_for, not_counted_reason, precision_reason
 from model_zoo import MODELS
 from model_zoo.reference import Reference
 from model_zoo.training import load_reference
@@ -66,6 +66,9 @@ def plan(suites: Sequence[str], models: Sequence[str] | None, configs: Sequence[
         if case.skip_reason or backend_reason:  # a backend unavailable here or not counted: said once for it
             whole = backend_reason or case.skip_reason.startswith(f"{case.backend} unavailable")  # type: ignore[union-attr]
             skipped.setdefault(case.backend if whole else case.id, backend_reason or case.skip_reason or "")
+            continue
+        if (why := precision_reason(case.config.precision)) is not None:  # said before anything is built
+            skipped[case.id] = why
             continue
         try:
             if case.model not in refs:

@@ -111,18 +111,16 @@ def _suite(path: Path) -> dict[str, Any]:
     # The fullest class first: a class holding only the cases no other class could run (bf16 where only this CPU
     # has bf16 instructions) follows it.
     ordered = sorted(loaded.classes.values(), key=lambda c: (-len(c.cases), c.taken_at))
-    classes = [_class(c) for c in ordered]
-    for cls in classes[1:]:
-        cls["note"] = ("; this class's other cases are gated against another class's entries (machine-independent "
-                       "figures only)")
-    return {"name": loaded.suite, "classes": classes}
+    return {"name": loaded.suite, "classes": [_class(c, first=i == 0) for i, c in enumerate(ordered)]}
 
 
-def _class(baseline: Any) -> dict[str, Any]:
+def _class(baseline: Any, first: bool) -> dict[str, Any]:
     cases = {cid: entry.to_dict() for cid, entry in baseline.cases.items()}
+    note = "" if first else ("; this class's other cases are gated against another class's entries "
+                             "(machine-independent figures only)")
     return {"taken_at": baseline.taken_at or "?", "environment": env.describe(baseline.environment),
             "rows": [[cell.replace("|", "\\|") for cell in _row(cid, cases[cid])] for cid in sorted(cases)],
-            "note": ""}
+            "note": note}
 
 
 def render(baseline_dir: Path) -> str:

@@ -35,6 +35,11 @@ class NotCounted(Exception):
     """Why a case has no work figures (a backend Valgrind cannot stand for, a module that cannot be saved)."""
 
 
+def precision_reason(precision: Precision) -> str | None:
+    """Why a case of this precision is not counted (known before its artifact is built), or None."""
+    return BF16_WHY if precision is Precision.BF16 else None
+
+
 def not_counted_reason(backend: str) -> str | None:
     if backend in COUNTED:
         return None
@@ -88,8 +93,8 @@ def job_for(name: str, backend: str, artifact: Artifact, spec: ModelSpec, cache:
     reason = not_counted_reason(backend)
     if reason is not None:
         raise NotCounted(reason)
-    if artifact.precision is Precision.BF16:
-        raise NotCounted(BF16_WHY)
+    if (why := precision_reason(artifact.precision)) is not None:
+        raise NotCounted(why)
     inputs, inputs_digest = _save_inputs(spec, cache)
     if COUNTED[backend] == "onnx":
         instance = BACKENDS.get(backend)(Context(cache, 1))
