@@ -11,6 +11,13 @@ committed, so every machine reads the same bytes (the docstrings it draws on cha
 
 No sentence of ``sentences.json`` (calibration, validation or evaluation) is in it. Regenerate with
 ``python -m model_zoo.corpus --write`` and commit the file with the change that needed it.
+
+A second committed file, ``model_zoo/data/wordnet_examples.txt``, holds the example sentences of WordNet 3.0's
+glosses ("we kayaked down the river"; 29.6 k of 5-40 words): everyday English of every topic, the register of the
+evaluation sentences, where the first corpus is technical prose and a 20-word grammar. Fine-tunes train on both
+(:func:`trainable`); the drift pool stays the first corpus's last sentences. It is generated offline from Debian's
+``wordnet-base`` package (``apt-get download wordnet-base``, ``dpkg-deb -x``) with ``python -m model_zoo.corpus
+--wordnet DIR`` (DIR holding ``data.noun`` etc.); WordNet's licence is ``model_zoo/data/WORDNET_LICENSE``.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from pathlib import Path
 
 CORPUS_PATH = Path(__file__).parent / "data" / "corpus.txt"
 SENTENCES_PATH = Path(__file__).parent / "data" / "sentences.json"
+WORDNET_PATH = Path(__file__).parent / "data" / "wordnet_examples.txt"
+WORDNET_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
 GRAMMAR_SENTENCES = 2500
 # The corpus's last HELD_OUT sentences are the drift suite's detector pool: nothing may train on them.
 HELD_OUT = 600
@@ -37,20 +46,39 @@ _SENTENCE = re.compile(r"[A-Z][A-Za-z0-9 ,.'()\-;:?!]+[.!?]")
 _SKIP_MODULES = frozenset({"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "pydoc_data"})
 
 
-@functools.lru_cache(maxsize=1)
-def sentences() -> tuple[str, ...]:
-    """The committed corpus, one sentence per line, in file order."""
-    if not CORPUS_PATH.exists():
-        raise FileNotFoundError(f"{CORPUS_PATH} is missing: regenerate it with `python -m model_zoo.corpus --write`")
-    lines = tuple(line for line in CORPUS_PATH.read_text(encoding="utf-8").splitlines() if line)
+def _read(path: Path, how: str) -> tuple[str, ...]:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: regenerate it with `python -m model_zoo.corpus {how}`")
+    lines = tuple(line for line in path.read_text(encoding="utf-8").splitlines() if line)
     if not lines:
-        raise ValueError(f"{CORPUS_PATH} holds no sentence: regenerate it with `python -m model_zoo.corpus --write`")
+        raise ValueError(f"{path} holds no sentence: regenerate it with `python -m model_zoo.corpus {how}`")
     return lines
 
 
+@functools.lru_cache(maxsize=1)
+def sentences() -> tuple[str, ...]:
+    """The committed corpus, one sentence per line, in file order."""
+    return _read(CORPUS_PATH, "--write")
+
+
+@functools.lru_cache(maxsize=1)
+def wordnet() -> tuple[str, ...]:
+    """WordNet 3.0's example sentences as committed, in file order (shuffled once, when generated)."""
+    return _read(WORDNET_PATH, "--wordnet DIR")
+
+
+@functools.lru_cache(maxsize=1)
 def trainable() -> tuple[str, ...]:
-    """The sentences a model may be trained or fine-tuned on: the corpus minus its last :data:`HELD_OUT`."""
-    return sentences()[:-HELD_OUT]
+    """The sentences a model may be trained or fine-tuned on: WordNet's examples and the corpus minus its last
+    :data:`HELD_OUT`, interleaved evenly (every slice of it mixes the two in their proportions, 6 to 1)."""
+    first, second = wordnet(), sentences()[:-HELD_OUT]
+    n = len(first) + len(second)
+    # item k of a source of size m goes to position (k + 0.5) / m of the whole: a stable, seed-free interleave
+    order = sorted([((k + 0.5) / len(first), 0, k) for k in range(len(first))]
+                   + [((k + 0.5) / len(second), 1, k) for k in range(len(second))])
+    out = tuple(first[k] if src == 0 else second[k] for _, src, k in order)
+    assert len(out) == n
+    return out
 
 
 def held_out() -> tuple[str, ...]:
@@ -59,8 +87,8 @@ def held_out() -> tuple[str, ...]:
 
 
 def digest() -> str:
-    """sha256 of the corpus file: part of the cache key of anything trained on it."""
-    return hashlib.sha256(CORPUS_PATH.read_bytes()).hexdigest()
+    """sha256 of the corpus files: part of the cache key of anything trained on them."""
+    return hashlib.sha256(CORPUS_PATH.read_bytes() + b"\0" + WORDNET_PATH.read_bytes()).hexdigest()
 
 
 def _split(text: str) -> list[str]:
@@ -142,10 +170,49 @@ def generate(grammar_sentences: int = GRAMMAR_SENTENCES, seed: int = SEED) -> li
     return every
 
 
+_QUOTED = re.compile(r'"([^"]+)"')
+
+
+def wordnet_examples(folder: Path, seed: int = SEED) -> list[str]:
+    """The example sentences quoted in the glosses of WordNet's ``data.*`` files under ``folder``: 5-40 words of
+    ASCII, first letter capitalised, ended with a full stop where they had no end mark; unique, none of
+    ``sentences.json``'s, shuffled with ``seed``."""
+    missing = [name for name in WORDNET_FILES if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} lacks WordNet's {', '.join(missing)}; expected the dict folder of "
+                                "Debian's wordnet-base (usr/share/wordnet)")
+    held = json.loads(SENTENCES_PATH.read_text(encoding="utf-8"))
+    excluded = {s for part in ("calibration", "validation", "evaluation") for s in held[part]}
+    found: set[str] = set()
+    for name in WORDNET_FILES:
+        for line in (folder / name).read_text(encoding="latin-1").splitlines():
+            if line.startswith("  ") or " | " not in line:  # the licence header, a line without a gloss
+                continue
+            for quote in _QUOTED.findall(line.split(" | ", 1)[1]):
+                text = quote.strip().strip(";").strip()
+                if not 5 <= len(text.split()) <= 40 or not text.isascii():
+                    continue
+                text = text[0].upper() + text[1:]
+                found.add(text if text[-1] in ".!?" else text + ".")
+    every = sorted(found - excluded)
+    random.Random(seed).shuffle(every)
+    return every
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model_zoo.corpus", description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"write {CORPUS_PATH.name} (else print a summary)")
+    parser.add_argument("--wordnet", type=Path, metavar="DIR",
+                        help=f"write {WORDNET_PATH.name} from WordNet's data.* files in DIR")
     args = parser.parse_args(argv)
+    if args.wordnet is not None:
+        try:
+            examples = wordnet_examples(args.wordnet)
+        except FileNotFoundError as exc:
+            parser.error(str(exc))
+        WORDNET_PATH.write_text("\n".join(examples) + "\n", encoding="utf-8")
+        print(f"{len(examples)} sentences written to {WORDNET_PATH}")
+        return 0
     corpus = generate()
     if args.write:
         CORPUS_PATH.write_text("\n".join(corpus) + "\n", encoding="utf-8")

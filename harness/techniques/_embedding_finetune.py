@@ -66,7 +66,8 @@ def corpus_splits(spec: ModelSpec, test: Split, sentences: int, val_sentences: i
     texts = corpus.trainable()
     if sentences + val_sentences > len(texts):
         raise ConfigError(f"`sentences` + `val_sentences` must be at most the corpus's {len(texts):,} trainable "
-                          f"sentences (its last {corpus.HELD_OUT} are held out), got {sentences + val_sentences:,}")
+                          f"sentences (the drift suite's {corpus.HELD_OUT} are held out), got "
+                          f"{sentences + val_sentences:,}")
     tokenizer = text_tokenizer(spec)
     if tokenizer is None:
         raise ConfigError(f"model {spec.name!r} declares no tokenizer; expected ModelSpec(tokenizer=...)")
