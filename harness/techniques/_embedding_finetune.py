@@ -22,7 +22,9 @@ from harness import training as training_loop
 from harness.artifact import ArtifactKind
 from harness.cache import make_key, source_hash
 from harness.config import require_int, require_range
+from harness.core import Expectation
 from harness.errors import CacheError, ConfigError, TechniqueError
+from harness.techniques._encoder import layer_list, trim
 from harness.techniques.base import Context, TechniqueConfig
 from harness.training import Hook, fit, reproducible
 from model_zoo import corpus
@@ -81,11 +83,6 @@ def corpus_splits(spec: ModelSpec, test: Split, sentences: int, val_sentences: i
     return Splits(tokenize(texts[:sentences]), tokenize(texts[len(texts) - val_sentences:]), test)
 
 
-def trim(inputs: Inputs) -> Inputs:
-    """Token inputs cut after the batch's longest sentence (the attention mask is the last input): the padding a
-    fixed-length tokenization adds changes no masked mean, only the time spent on it."""
-    longest = max(int(inputs[-1].sum(dim=1).max()), 1)
-    return tuple(t[:, :longest] for t in inputs)
 
 
 def embed(module: nn.Module, split: Split, batch_size: int = EMBED_BATCH) -> torch.Tensor:
@@ -355,6 +352,7 @@ class EncoderFineTuneConfig(TechniqueConfig):
     hidden_weight: float = 1.0  # weight of the per-layer hidden-state term beside the embedding cosine
     warmup: float = 0.1  # share of the steps the learning rate warms up over, before decaying linearly to 0
     threads: int = 1  # training threads (a key field: float sums differ by thread count); 2 was slower here
+    refit_sentences: int = 4096  # corpus sentences the least-squares refit before training solves on; 0: none
     min_speedup: float = 0.0
     backends: tuple[str, ...] = ()  # backends it runs on (empty: every backend that takes a torch module)
     large: ClassVar[bool] = True  # a fine-tune of a pretrained encoder: its cases run under `pytest -m large`
@@ -370,7 +368,14 @@ class EncoderFineTuneConfig(TechniqueConfig):
         require_range("hidden_weight", self.hidden_weight, 0.0, 100.0)
         require_range("warmup", self.warmup, 0.0, 1.0, high_open=True)
         require_int("threads", self.threads, 1)
+        require_int("refit_sentences", self.refit_sentences, 0)
         require_range("min_speedup", self.min_speedup, 0.0, 100.0)
+
+    def expectations(self) -> list[Expectation]:
+        out = super().expectations()
+        if self.refit_sentences:
+            out.append(Expectation("refit_lowered_error", "proof.refit_error_ratio", "<", 1.0))
+        return out
 
     @property
     def output_kind(self) -> ArtifactKind:
@@ -444,14 +449,3 @@ def cached_finetune(ctx: Context, key: str, structure: Callable[[], nn.Module],
 
     ctx.cache.get_or_create(ctx.cache.path(NAMESPACE, key, ".pt"), create, validate)
     return loaded[-1]
-
-
-def layer_list(module: nn.Module) -> tuple[nn.Module, str, nn.ModuleList]:
-    """The encoder's stack of transformer layers: the first ModuleList whose members hold an ``attention``
-    (BERT-style), with its parent and attribute name so it can be replaced."""
-    for parent in module.modules():
-        for name, child in parent.named_children():
-            if isinstance(child, nn.ModuleList) and len(child) and all(hasattr(m, "attention") for m in child):
-                return parent, name, child
-    raise TechniqueError(f"{type(module).__name__} holds no stack of transformer layers (a ModuleList of layers "
-                         "with `attention`)")

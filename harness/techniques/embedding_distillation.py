@@ -17,16 +17,17 @@ from typing import ClassVar
 from torch import nn
 
 from harness.artifact import Artifact, ArtifactKind, weights_digest
-from harness.cache import make_key
+from harness.cache import make_key, source_hash
 from harness.core import Expectation
 from harness.errors import ConfigError
+from harness.techniques import _layer_refit
 from harness.techniques._embedding_finetune import (
     EncoderFineTuneConfig,
     cached_finetune,
-    distil_embeddings,
     finetune_key,
     layer_list,
 )
+from harness.techniques._layer_refit import recover
 from harness.techniques.base import Context, ReportFigure, register_preset, register_technique
 from harness.techniques.chain import ChainConfig
 from harness.techniques.quantization import OrtDynamicInt8Config
@@ -102,12 +103,10 @@ def apply_embedding_student(reference: Reference, config: EmbeddingStudentConfig
     teacher = reference.module
     teacher_layers = len(layer_list(teacher)[2])
     drop_layers(teacher, config.layers)  # a ConfigError for layers the teacher lacks, before any training
-    key = finetune_key(reference, config)
+    key = finetune_key(reference, config, source_hash(_layer_refit))
     label = f"{reference.spec.name}-{config.name} fine-tuning"
-    module, figures = cached_finetune(
-        ctx, key, lambda: drop_layers(teacher, config.layers),
-        lambda student: distil_embeddings(student, teacher, reference.spec, reference.splits.test, config.finetune,
-                                          label, layer_map=config.layers))
+    module, figures = cached_finetune(ctx, key, lambda: drop_layers(teacher, config.layers),
+                                      lambda student: recover(student, reference, config, label, config.layers))
     layers = len(layer_list(module)[2])
     proof = {**figures, "layers": float(layers), "teacher_layers": float(teacher_layers),
              "layers_removed": 1.0 - layers / teacher_layers, "params_share": _params(module) / _params(teacher)}

@@ -6,7 +6,9 @@ Each layer loses the same number of heads and FFN channels, so every layer keeps
 kernels and the report compare best). Which ones go is ranked by importance: ``activation`` — a head's share of the
 attention output, an FFN channel's mean |activation| times its output weights' norm, over corpus sentences — or
 ``magnitude`` — their weights' norms alone. The slicing itself is Torch-Pruning's (``prune_linear_out_channels``
-and ``prune_linear_in_channels`` on the layer pairs). What is recorded is counted from the pruned shapes.
+and ``prune_linear_in_channels`` on the layer pairs). Before the fine-tune, each layer's two output projections
+are refit by least squares to reproduce the unpruned layer's sums (:mod:`harness.techniques._layer_refit`, after
+Kwon et al. 2022). What is recorded is counted from the pruned shapes.
 """
 
 from __future__ import annotations
@@ -19,20 +21,21 @@ import torch
 from torch import nn
 
 from harness.artifact import Artifact, ArtifactKind, weights_digest
-from harness.cache import make_key
+from harness.cache import make_key, source_hash
 from harness.config import require_choice, require_range
 from harness.core import Expectation
 from harness.errors import ConfigError, TechniqueError
+from harness.techniques import _layer_refit
 from harness.techniques._embedding_finetune import (
     FINETUNE_SEED,
     EncoderFineTuneConfig,
     cached_finetune,
     corpus_splits,
-    distil_embeddings,
     finetune_key,
     layer_list,
     trim,
 )
+from harness.techniques._layer_refit import recover
 from harness.techniques.base import Context, ReportFigure, register_preset, register_technique
 from harness.techniques.chain import ChainConfig
 from harness.techniques.quantization import OrtDynamicInt8Config
@@ -255,14 +258,10 @@ def apply_transformer_pruning(reference: Reference, config: TransformerPruningCo
     the shapes of the module returned."""
     teacher = reference.module
     label = f"{reference.spec.name}-{config.name} fine-tuning"
-    key = finetune_key(reference, config)
-    if config.epochs:
-        module, figures = cached_finetune(
-            ctx, key, lambda: pruned_structure(reference, config),
-            lambda pruned: distil_embeddings(pruned, teacher, reference.spec, reference.splits.test, config.finetune,
-                                             label, layer_map=pruned_layer_map(pruned)))
-    else:
-        module, figures = pruned_structure(reference, config), {}
+    key = finetune_key(reference, config, source_hash(_layer_refit))
+    module, figures = cached_finetune(
+        ctx, key, lambda: pruned_structure(reference, config),
+        lambda pruned: recover(pruned, reference, config, label, pruned_layer_map(pruned)))
     ref_heads, ref_channels = shape_counts(teacher)
     heads, channels = shape_counts(module)
     example = reference.spec.example_inputs(1)
@@ -275,7 +274,7 @@ def apply_transformer_pruning(reference: Reference, config: TransformerPruningCo
              "macs": macs, "macs_reference": ref_macs, "macs_ratio": ref_macs / macs}
     digest = weights_digest(module)
     return Artifact(ArtifactKind.TORCH_MODULE, config.precision, key=make_key(key, digest), module=module,
-                    proof=proof, weights=digest if config.epochs else "")
+                    proof=proof, weights=digest if config.epochs or config.refit_sentences else "")
 
 
 SUITE = "pruning"

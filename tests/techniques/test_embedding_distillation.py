@@ -181,3 +181,17 @@ def test_fine_tune_sentences_leave_out_the_drift_pool():
     with pytest.raises(ConfigError, match=f"at most the corpus's {len(trainable):,} trainable sentences "
                                           r"\(the drift suite's 600 are held out\)"):
         corpus_splits(ref.spec, ref.splits.test, len(trainable), 1)
+
+
+def test_the_refit_before_training_starts_the_student_closer_and_says_so(ctx):
+    ref = tiny_bert_reference()
+    settings = {**FAST, "epochs": 1}
+    plain = apply_embedding_student(ref, EmbeddingStudentConfig(name="s", layers=(1,), **settings), ctx).proof
+    refit = apply_embedding_student(ref, EmbeddingStudentConfig(name="s", layers=(1,), **{
+        **settings, "refit_sentences": 256}), ctx).proof
+    assert "refit_error_ratio" not in plain and refit["refit_error_ratio"] < 1
+    assert refit["loss_before"] < plain["loss_before"]  # the held-out loss before training, measured after the refit
+    names = {e.name: e for e in EmbeddingStudentConfig(name="s", refit_sentences=256).expectations()}
+    assert names["refit_lowered_error"].metric == "proof.refit_error_ratio"
+    assert "refit_lowered_error" not in {e.name for e in EmbeddingStudentConfig(name="s", refit_sentences=0)
+                                        .expectations()}

@@ -65,6 +65,7 @@ def test_pruning_proves_what_it_removed_and_the_fine_tune_lowered_the_loss(ctx):
     ("batch_size", 0, "`batch_size` must be a whole number >= 1"),
     ("hidden_weight", float("nan"), r"`hidden_weight` must be in \[0, 100\], got nan"),
     ("warmup", -0.1, r"`warmup` must be in \[0, 1\), got -0.1"),
+    ("refit_sentences", -1, "`refit_sentences` must be a whole number >= 0"),
 ])
 def test_bad_pruning_configs_name_the_field(field, value, message):
     with pytest.raises(ConfigError, match=message) as err:
@@ -103,3 +104,20 @@ def test_pruned_layers_are_matched_to_the_teachers_same_layers(ctx):
     same = float(layer_hidden_loss(pruned, ref.module, val, (0, 1)).mean())
     assert proof["hidden_loss_before"] == pytest.approx(same, rel=1e-4)
     assert same < float(layer_hidden_loss(pruned, ref.module, val, (1, 1)).mean())  # a shifted map is far worse
+
+
+def test_the_refit_brings_the_pruned_encoder_closer_before_any_training(ctx):
+    ref = tiny_bert_reference()
+    settings = {"head_ratio": 0.25, "ffn_ratio": 0.25, "epochs": 0}
+    inputs = ref.splits.test.inputs
+    with torch.inference_mode():
+        target = ref.module(*inputs)
+    cosines, proofs = [], []
+    for sentences in (0, 256):
+        artifact = apply_transformer_pruning(ref, TransformerPruningConfig(name="p", refit_sentences=sentences,
+                                                                           **settings), ctx)
+        with torch.inference_mode():
+            cosines.append(float(torch.nn.functional.cosine_similarity(artifact.module(*inputs), target).mean()))
+        proofs.append(artifact.proof)
+    assert cosines[1] > cosines[0]
+    assert "refit_error_ratio" not in proofs[0] and proofs[1]["refit_error_ratio"] < 1
