@@ -351,8 +351,8 @@ class EncoderFineTuneConfig(TechniqueConfig):
     batch_size: int = 16
     hidden_weight: float = 1.0  # weight of the per-layer hidden-state term beside the embedding cosine
     warmup: float = 0.1  # share of the steps the learning rate warms up over, before decaying linearly to 0
-    threads: int = 1  # training threads (a key field: float sums differ by thread count); 2 was slower here
-    refit_sentences: int = 4096  # corpus sentences the least-squares refit before training solves on; 0: none
+    threads: int = 2  # training threads (a key field: float sums differ by thread count)
+    refit_sentences: int = 0  # corpus sentences a least-squares refit before training solves on; 0: none
     min_speedup: float = 0.0
     backends: tuple[str, ...] = ()  # backends it runs on (empty: every backend that takes a torch module)
     large: ClassVar[bool] = True  # a fine-tune of a pretrained encoder: its cases run under `pytest -m large`
