@@ -83,8 +83,6 @@ def corpus_splits(spec: ModelSpec, test: Split, sentences: int, val_sentences: i
     return Splits(tokenize(texts[:sentences]), tokenize(texts[len(texts) - val_sentences:]), test)
 
 
-
-
 def embed(module: nn.Module, split: Split, batch_size: int = EMBED_BATCH) -> torch.Tensor:
     """The module's embeddings of every item of ``split``, in order, computed in batches of similar length."""
     order = torch.argsort(split.inputs[-1].sum(dim=1), stable=True)
@@ -341,7 +339,8 @@ class FineTune:
 @dataclasses.dataclass(frozen=True)
 class EncoderFineTuneConfig(TechniqueConfig):
     """What every technique that fine-tunes a smaller encoder against its teacher shares: the fine-tune's settings
-    (:class:`FineTune`), a speed it may claim (``min_speedup``), the backends it runs on, and where it applies
+    (:class:`FineTune`), the least-squares refit before it (``refit_sentences``; :mod:`harness.techniques.
+    _layer_refit`), a speed it may claim (``min_speedup``), the backends it runs on, and where it applies
     (transformer sentence encoders reading token ids, by traits). Its cases are large (``pytest -m large``)."""
 
     sentences: int = 4000

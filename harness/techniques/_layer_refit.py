@@ -8,7 +8,7 @@ attention output then the FFN output, its weight and bias are solved in closed f
 real tokens of a set of sentences) so that, on the pruned model's *own* inputs to it (earlier layers already
 refit, so their errors are corrected rather than compounded), ``dense(x) + residual`` — what the projection's
 LayerNorm normalises — equals the teacher's. On all-MiniLM-L6-v2 pruned 33 % of heads and 30 % of FFN channels,
-this alone lifted the test cosine to the unpruned embeddings from 0.781 to 0.906 (docs/pruning.md).
+this alone lifts the test cosine to the unpruned embeddings from 0.781 to 0.921 (4,096 sentences; docs/pruning.md).
 """
 
 from __future__ import annotations

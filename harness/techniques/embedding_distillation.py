@@ -66,7 +66,7 @@ class EmbeddingStudentConfig(EncoderFineTuneConfig):
     """
 
     layers: tuple[int, ...] = (1, 3, 5)
-    sentences: int = 28000  # with the defaults, ~7.5 min on two CPU threads (docs/distillation.md)
+    sentences: int = 28000  # with the defaults, ~8 min on two CPU threads (docs/distillation.md)
     lr: float = 1e-3
     min_quality_retention: float = 0.97
     technique: ClassVar[str] = "embedding_distillation"
