@@ -72,13 +72,10 @@ def trainable() -> tuple[str, ...]:
     """The sentences a model may be trained or fine-tuned on: WordNet's examples and the corpus minus its last
     :data:`HELD_OUT`, interleaved evenly (every slice of it mixes the two in their proportions, 6 to 1)."""
     first, second = wordnet(), sentences()[:-HELD_OUT]
-    n = len(first) + len(second)
     # item k of a source of size m goes to position (k + 0.5) / m of the whole: a stable, seed-free interleave
     order = sorted([((k + 0.5) / len(first), 0, k) for k in range(len(first))]
                    + [((k + 0.5) / len(second), 1, k) for k in range(len(second))])
-    out = tuple(first[k] if src == 0 else second[k] for _, src, k in order)
-    assert len(out) == n
-    return out
+    return tuple(first[k] if src == 0 else second[k] for _, src, k in order)
 
 
 def held_out() -> tuple[str, ...]:
@@ -89,6 +86,12 @@ def held_out() -> tuple[str, ...]:
 def digest() -> str:
     """sha256 of the corpus files: part of the cache key of anything trained on them."""
     return hashlib.sha256(CORPUS_PATH.read_bytes() + b"\0" + WORDNET_PATH.read_bytes()).hexdigest()
+
+
+def _shipped_sentences() -> set[str]:
+    """Every sentence of ``sentences.json`` (calibration, validation, evaluation): never in a corpus."""
+    held = json.loads(SENTENCES_PATH.read_text(encoding="utf-8"))
+    return {s for part in ("calibration", "validation", "evaluation") for s in held[part]}
 
 
 def _split(text: str) -> list[str]:
@@ -162,8 +165,7 @@ def _grammar(n: int, seed: int) -> list[str]:
 def generate(grammar_sentences: int = GRAMMAR_SENTENCES, seed: int = SEED) -> list[str]:
     """The corpus as :func:`sentences` reads it: unique sentences, shuffled with ``seed``, none of
     ``sentences.json``'s."""
-    held = json.loads(SENTENCES_PATH.read_text(encoding="utf-8"))
-    excluded = {s for part in ("calibration", "validation", "evaluation") for s in held[part]}
+    excluded = _shipped_sentences()
     prose = {s for text in _docstrings() for s in _split(text) if _keep(s)}
     every = sorted((prose | set(_grammar(grammar_sentences, seed))) - excluded)
     random.Random(seed).shuffle(every)
@@ -181,8 +183,7 @@ def wordnet_examples(folder: Path, seed: int = SEED) -> list[str]:
     if missing:
         raise FileNotFoundError(f"{folder} lacks WordNet's {', '.join(missing)}; expected the dict folder of "
                                 "Debian's wordnet-base (usr/share/wordnet)")
-    held = json.loads(SENTENCES_PATH.read_text(encoding="utf-8"))
-    excluded = {s for part in ("calibration", "validation", "evaluation") for s in held[part]}
+    excluded = _shipped_sentences()
     found: set[str] = set()
     for name in WORDNET_FILES:
         for line in (folder / name).read_text(encoding="latin-1").splitlines():
