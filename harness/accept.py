@@ -190,46 +190,57 @@ MIN_WEIGHTS = 3  # distinct reference weights a spread across weights is measure
 
 def weights_spread(run_paths: list[Path], baseline_dir: Path, *, dry_run: bool = False, show: Any = print,
                    ) -> list[Path]:
-    """Record, in each case's entry of the runs' machine class, how far its ``quality.value`` scattered across the
-    runs' reference weights (the sample standard deviation over distinct weights): runs with
-    ``--optbench-seed-offset`` (or of several machines of one class) train other weights from the same recipes.
-    The gate then compares quality on other weights within its prediction interval (``weights_alpha``). Figures
-    and speed spreads are left as they are; cases seen with fewer than ``MIN_WEIGHTS`` weights are named and left
-    alone."""
+    """Record how far each case's ``quality.value``, and the figure of each contract judged on one trained draw's
+    items (``Expectation.across_weights``: retention, fragility, rule fidelity), scattered across the runs'
+    reference weights (the sample standard deviation over distinct weights): runs with ``--optbench-seed-offset``
+    (or of several machines of one class) train other weights from the same recipes. The gate then compares
+    quality on other weights within its prediction interval (``weights_alpha``) and widens those contracts'
+    intervals by it. Each spread goes into the entry the runs are judged against: their own class's, or, where
+    their class has none for the case, the latest other class's. Figures and speed spreads are left as they are;
+    figures seen with fewer than ``MIN_WEIGHTS`` weights are named and left alone."""
     runs = {path: _load_run(path) for path in run_paths}
     first = one_class(runs)
-    seen: dict[str, dict[str, dict[str, float]]] = {}  # suite -> case -> weights identity -> quality
+    seen: dict[str, dict[str, dict[str, dict[str, float]]]] = {}  # suite -> case -> metric -> weights -> figure
     for run in runs.values():
         for case in run["cases"]:
-            record = case.get("record")
-            quality = (record or {}).get("metrics", {}).get("quality.value")
-            if quality is None:
-                continue
+            record = case.get("record") or {}
+            metrics = record.get("metrics", {})
+            names = {baselines.WEIGHTS_SPREAD} | {v["metric"] for v in case.get("verdicts", ())
+                                                  if v.get("across_weights")}
             identity = json.dumps(record.get("identity", {}), sort_keys=True)
-            seen.setdefault(case["suite"], {}).setdefault(case["case_id"], {})[identity] = quality
+            for name in sorted(names):
+                if metrics.get(name) is not None:
+                    by_case = seen.setdefault(case["suite"], {}).setdefault(case["case_id"], {})
+                    by_case.setdefault(name, {})[identity] = metrics[name]
     written = []
     for suite, cases in sorted(seen.items()):
         path = baselines.baseline_path(baseline_dir, suite)
         old = baselines.load(path)
-        own = old.for_environment(first["environment"]) if old is not None else None
-        if own is None:
-            raise AcceptError(f"{path} holds no entry of the runs' machine class; accept the baseline first")
-        updated = {}
-        for case_id, by_weights in sorted(cases.items()):
-            entry = own.cases.get(case_id)
-            if entry is None or len(by_weights) < MIN_WEIGHTS:
-                if len(by_weights) > 1:
-                    show(f"  {suite}: {case_id}: {len(by_weights)} weights, fewer than {MIN_WEIGHTS}: left alone")
+        if old is None or not any(old.entry(case_id, first["environment"])[0] for case_id in cases):
+            raise AcceptError(f"{path} holds no entry for the runs' cases; accept the baseline first")
+        classes = dict(old.classes)
+        for case_id, by_metric in sorted(cases.items()):
+            entry, same_class = old.entry(case_id, first["environment"])
+            if entry is None:
                 continue
-            value = round(statistics.stdev(by_weights.values()), 4)
-            updated[case_id] = dataclasses.replace(entry, spread={**entry.spread, baselines.WEIGHTS_SPREAD: value,
-                                                                  baselines.WEIGHTS_COUNT: float(len(by_weights))})
-            show(f"  {suite}: {case_id}: quality across {len(by_weights)} weights "
-                 f"{min(by_weights.values()):.4f}-{max(by_weights.values()):.4f}, spread {value:.4f}")
-        if updated and not dry_run:
-            classes = dict(old.classes)
-            key = next(k for k, c in old.classes.items() if c is own)
-            classes[key] = dataclasses.replace(own, cases={**own.cases, **updated})
+            key = next(k for k, c in classes.items() if c.cases.get(case_id) is entry)
+            spread = dict(entry.spread)
+            for metric, by_weights in sorted(by_metric.items()):
+                if len(by_weights) < MIN_WEIGHTS:
+                    if len(by_weights) > 1:
+                        show(f"  {suite}: {case_id}: {metric}: {len(by_weights)} weights, fewer than {MIN_WEIGHTS}: "
+                             "left alone")
+                    continue
+                value = round(statistics.stdev(by_weights.values()), 4)
+                spread[metric], spread[metric + baselines.WEIGHTS_SUFFIX] = value, float(len(by_weights))
+                show(f"  {suite}: {case_id}: {metric} across {len(by_weights)} weights "
+                     f"{min(by_weights.values()):.4f} to {max(by_weights.values()):.4f}, spread {value:.4f}"
+                     + ("" if same_class else f" (into class {key}, the entry this class is judged against)"))
+            if spread != entry.spread:
+                cls = classes[key]
+                classes[key] = dataclasses.replace(cls, cases={**cls.cases,
+                                                               case_id: dataclasses.replace(entry, spread=spread)})
+        if classes != old.classes and not dry_run:
             baselines.save(path, dataclasses.replace(old, classes=classes))
             written.append(path)
     return written

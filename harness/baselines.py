@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import math
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -236,9 +236,22 @@ def save(path: Path, baseline: BaselineFile) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-# The spread key of a case's quality across reference weights (harness.accept --weights-spread).
+# A figure's spread across reference weights (harness.accept --weights-spread) sits in an entry's ``spread`` as
+# ``<metric>`` (the standard deviation) beside ``<metric>.weights`` (how many sets of weights it came from); the
+# count tells it from a speed figure's relative spread across accepted runs.
+WEIGHTS_SUFFIX = ".weights"
 WEIGHTS_SPREAD = "quality.value"
-WEIGHTS_COUNT = "quality.value.weights"  # how many sets of weights that spread came from
+WEIGHTS_COUNT = WEIGHTS_SPREAD + WEIGHTS_SUFFIX
+
+
+def across_weights(spread: Mapping[str, float]) -> dict[str, tuple[float, int]]:
+    """An entry's spreads across reference weights: metric -> (standard deviation, number of weights)."""
+    out = {}
+    for key, count in spread.items():
+        metric = key.removesuffix(WEIGHTS_SUFFIX)
+        if key.endswith(WEIGHTS_SUFFIX) and metric in spread:
+            out[metric] = (spread[metric], int(count))
+    return out
 
 
 def merged(
@@ -254,10 +267,12 @@ def merged(
         cases.pop(case_id, None)
     for case_id, entry in entries.items():
         before = cases.get(case_id)
-        if before is not None and WEIGHTS_SPREAD in before.spread and WEIGHTS_SPREAD not in entry.spread:
+        if before is not None:
             # measured across weights, which runs of one machine's weights cannot re-measure: kept
-            kept = {k: before.spread[k] for k in (WEIGHTS_SPREAD, WEIGHTS_COUNT) if k in before.spread}
-            entry = dataclasses.replace(entry, spread={**entry.spread, **kept})
+            kept = {k: before.spread[k] for metric in across_weights(before.spread) if metric not in entry.spread
+                    for k in (metric, metric + WEIGHTS_SUFFIX)}
+            if kept:
+                entry = dataclasses.replace(entry, spread={**entry.spread, **kept})
         cases[case_id] = entry
     classes[key] = ClassBaseline(environment, cases, dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     return BaselineFile(suite, classes)

@@ -46,6 +46,11 @@ class Expectation:
     # A precondition: (metric, what it means). Where the metric is 0 or missing, the contract is not exercised on
     # this model and not judged (NOT_JUDGED), saying why (a diverging regime whose control does not diverge).
     given: tuple[str, str] | None = None
+    # An interval over the test items of one trained model (retention, fragility, rule fidelity): it says nothing of
+    # how the figure moves with the weights. On weights other than the baseline's (another CPU class's training
+    # numerics, another seed), the gate widens it by the case's measured spread of this figure across weights
+    # (``harness.accept --weights-spread``), so that one draw of a recipe is not judged a regression.
+    across_weights: bool = False
 
 
 class Scope(enum.StrEnum):

@@ -43,6 +43,7 @@ class Verdict:
     interval: tuple[float, float] | None = None  # speed checks: bootstrap 95 % interval of the current median
     retry: bool = False  # a speed failure: it stands only if more interleaved blocks confirm it (session.judge)
     noisy: bool = False  # threshold >= Tolerances.detect_rel: this case cannot catch the change the gate is for
+    across_weights: bool = False  # a contract on one trained draw (Expectation.across_weights): its spread is measured
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -136,14 +137,27 @@ def _holds(current: float, op: Op, bound: float) -> bool:
     return {">=": current >= bound, "<=": current <= bound, ">": current > bound, "<": current < bound}[op]
 
 
+@dataclasses.dataclass(frozen=True)
+class OtherWeights:
+    """A case trained other weights than its baseline's: how far each of its figures scattered across weights
+    (metric -> (standard deviation, number of weights), ``harness.accept --weights-spread``), the prediction level
+    those spreads are read at, and why the weights differ."""
+
+    spreads: Mapping[str, tuple[float, int]]
+    alpha: float
+    reason: str
+
+
 def check_contract(
     case_id: str,
     metrics: Mapping[str, float | None],
     expectations: list[Expectation],
     accepted_failures: frozenset[str] = frozenset(),
+    other_weights: OtherWeights | None = None,
 ) -> list[Verdict]:
     """Judge each expectation; an unmet one that the baseline accepted is KNOWN, else FAIL; an interval that holds
-    the margin is INCONCLUSIVE."""
+    the margin is INCONCLUSIVE. On ``other_weights``, an interval over one trained draw's items
+    (``Expectation.across_weights``) is first widened by the prediction interval of the figure across weights."""
     verdicts = []
     for exp in expectations:
         current = metrics.get(exp.metric)
@@ -160,7 +174,8 @@ def check_contract(
                                                            f"({exp.given[1]})"))
             continue
         if exp.decision == "interval":
-            verdicts.append(_judge_interval(case_id, exp, current, metrics, accepted_failures))
+            verdict = _judge_interval(case_id, exp, current, metrics, accepted_failures, other_weights)
+            verdicts.append(dataclasses.replace(verdict, across_weights=exp.across_weights))
             continue
         if _holds(current, exp.op, exp.threshold):
             status, message = Status.PASS, ""
@@ -199,8 +214,19 @@ def needed(current: float, low: float, high: float, n: float | None, margin: flo
     return max(int(n) + 1, math.ceil(more)) if more <= PRACTICAL_SAMPLES * n else None
 
 
+def widened(current: float, interval: tuple[float, float], sd: float, n: int, alpha: float,
+            ) -> tuple[tuple[float, float], str]:
+    """An interval over one trained draw's items, widened by the ``1 - alpha`` prediction interval of the figure
+    across weights (standard deviation ``sd`` from ``n`` weights): each side's half-width and the prediction
+    half-width added in quadrature (independent sources: the items, the weights). Returns it and the level."""
+    half, level = prediction_half_width(sd, n, alpha)
+    low = current - math.hypot(max(current - interval[0], 0.0), half)
+    high = current + math.hypot(max(interval[1] - current, 0.0), half)
+    return (low, high), level
+
+
 def _judge_interval(case_id: str, exp: Expectation, current: float, metrics: Mapping[str, float | None],
-                    accepted_failures: frozenset[str]) -> Verdict:
+                    accepted_failures: frozenset[str], other_weights: OtherWeights | None = None) -> Verdict:
     low_key, high_key, n_key = interval_keys(exp.metric)
     low, high, n = metrics.get(low_key), metrics.get(high_key), metrics.get(n_key)
     interval = (low, high) if low is not None and high is not None and math.isfinite(low) and math.isfinite(high) \
@@ -212,9 +238,19 @@ def _judge_interval(case_id: str, exp: Expectation, current: float, metrics: Map
                    f"({_fmt(n) if n is not None else 'too few'} {exp.unit or 'samples'}), expected {exp.op} "
                    f"{_fmt(exp.threshold)}")
         return Verdict(case_id, exp.name, "contract", exp.metric, status, current, exp.threshold, message=message)
-    status = decide(interval[0], interval[1], exp.op, exp.threshold)
     where = f"{shown} (95 % interval {_fmt(interval[0])} to {_fmt(interval[1])}"
-    where += f", n = {_fmt(n)} {exp.unit})" if n is not None else ")"
+    where += f", n = {_fmt(n)} {exp.unit}" if n is not None else ""
+    status = decide(interval[0], interval[1], exp.op, exp.threshold)
+    spread = other_weights.spreads.get(exp.metric) if other_weights is not None and exp.across_weights else None
+    across = ""
+    if status is Status.FAIL and other_weights is not None and spread is not None:
+        # unmet by this draw's items: is it beyond what other weights of the same recipe give?
+        sd, count = spread
+        interval, level = widened(current, interval, sd, count, other_weights.alpha)
+        status = decide(interval[0], interval[1], exp.op, exp.threshold)
+        across = (f"; {_fmt(interval[0])} to {_fmt(interval[1])} with its {level} prediction interval across "
+                  f"{count} weights, sd {_fmt(sd)}, as {other_weights.reason}")
+    where += across + ")"
     message = ""
     if status is Status.FAIL:
         status = Status.KNOWN if exp.name in accepted_failures else Status.FAIL
@@ -222,9 +258,14 @@ def _judge_interval(case_id: str, exp: Expectation, current: float, metrics: Map
                    f"{_fmt(exp.threshold)}" + (" (accepted in the baseline)" if status is Status.KNOWN else ""))
     elif status is Status.INCONCLUSIVE:
         more = needed(current, interval[0], interval[1], n, exp.threshold)
-        decide_note = (f"about {more} {exp.unit} would decide it" if more is not None
-                       else f"no practical number of {exp.unit or 'samples'} decides it: the effect sits at the "
-                            "margin")
+        if across:
+            decide_note = ("this draw of the recipe is unmet, and other weights of it may meet it: no number of "
+                           f"{exp.unit or 'samples'} tells a regression from another machine's numerics")
+        elif more is not None:
+            decide_note = f"about {more} {exp.unit} would decide it"
+        else:
+            decide_note = (f"no practical number of {exp.unit or 'samples'} decides it: the effect sits at the "
+                           "margin")
         message = (f"{case_id}: contract {exp.name} inconclusive: {where} holds the margin {exp.op} "
                    f"{_fmt(exp.threshold)}; {decide_note}")
     return Verdict(case_id, exp.name, "contract", exp.metric, status, current, exp.threshold, message=message,

@@ -24,7 +24,8 @@ READABLE_VERSIONS = (1, 2, 3)
 # gate.Verdict's fields with a default, and that default (tests/test_result.py checks they agree): left out of a
 # stored verdict where they hold it.
 VERDICT_DEFAULTS: dict[str, Any] = {"tolerance": None, "message": "", "basis": "", "threshold": None,
-                                    "threshold_from": "", "interval": None, "retry": False, "noisy": False}
+                                    "threshold_from": "", "interval": None, "retry": False, "noisy": False,
+                                    "across_weights": False}
 STATUSES = ("pass", "inconclusive", "fail", "known", "new", "error", "skipped")
 
 

@@ -21,6 +21,7 @@ from harness.gate import (
     BASELINE_CHECKS,
     LATENCY,
     WORK,
+    OtherWeights,
     QualityComparison,
     Scope,
     Status,
@@ -330,10 +331,15 @@ class OptbenchSession:
         entry, same_class = baseline.entry(case.id, self.environment) if baseline is not None else (None, False)
         metrics = record.metrics()
         accepted = entry.accepted_failures if entry is not None else frozenset()
-        verdicts = check_contract(case.id, metrics, case.config.expectations(), accepted)
-        if entry is not None:
+        quality = QualityComparison.of(record.identity, entry.identity) if entry is not None else None
+        other = None
+        if entry is not None and record.identity.get("weights") != entry.identity.get("weights"):
+            other = OtherWeights(baselines.across_weights(entry.spread), self.options.tolerances.weights_alpha,
+                                 f"reference weights {record.identity.get('weights')} differ from the baseline's "
+                                 f"{entry.identity.get('weights')}")
+        verdicts = check_contract(case.id, metrics, case.config.expectations(), accepted, other)
+        if entry is not None and quality is not None:
             comparable = frozenset({Scope.ANYWHERE, Scope.SAME_CLASS} if same_class else {Scope.ANYWHERE})
-            quality = QualityComparison.of(record.identity, entry.identity)
             verdicts += check_baseline(case.id, metrics, entry.metrics, self.options.tolerances, comparable, quality,
                                        spread=entry.spread if same_class else {}, samples=record.samples(),
                                        weights_spread=entry.spread.get(baselines.WEIGHTS_SPREAD),

@@ -196,3 +196,32 @@ def test_shard_records_of_one_run_are_accepted_merged_and_refused_across_commits
     assert err == (f"error: {two}: commit def456 differs from {one}'s unknown; merge shards of one commit, or pass "
                    "--allow-mixed\n")
     assert accept.main([str(one), str(two), "--merge", "--allow-mixed", "--baseline-dir", str(base_dir)]) == 0
+
+
+def test_a_contract_figure_on_one_draw_gets_its_spread_across_weights_in_the_entry_its_class_is_judged_against(
+        tmp_path, capsys):
+    base_dir = tmp_path / "baselines"
+    path = baselines.baseline_path(base_dir, "interpretability")
+    avx2 = ENV | {"cpu_flags": ["avx2"]}
+    baselines.save(path, BaselineFile.single("interpretability", avx2, {
+        "m-pruned-torch": BaselineEntry({"quality.value": 0.99, "proof.interp.excess": 0.015})}))
+    amx = ENV | {"cpu_flags": ["avx2", "amx_int8"]}  # a class with no entry of its own
+    runs = []
+    for i, excess in enumerate((0.0445, 0.0056, -0.0014, -0.007)):  # four seed offsets: four weights
+        case = _case("m-pruned-torch", 1.0, identity={"weights": f"w{i}"})
+        case["suite"] = "interpretability"
+        case["record"]["metrics"]["proof.interp.excess"] = excess
+        case["verdicts"] = [{"check": "rules_kept", "source": "contract", "status": "pass",
+                             "metric": "proof.interp.excess", "across_weights": True},
+                            {"check": "size", "source": "baseline", "status": "pass", "metric": "size_bytes"}]
+        runs.append(_run(tmp_path, str(i), [case], environment=amx))
+    assert accept.main([*map(str, runs), "--baseline-dir", str(base_dir), "--weights-spread"]) == 0
+    out = capsys.readouterr().out
+    assert "proof.interp.excess across 4 weights -0.0070 to 0.0445, spread 0.0233" in out
+    assert "the entry this class is judged against" in out
+    saved = baselines.load(path)
+    assert saved.for_environment(amx) is None  # no entry of the runs' class was made up
+    entry = saved.for_environment(avx2).cases["m-pruned-torch"]
+    assert baselines.across_weights(entry.spread) == {"proof.interp.excess": (pytest.approx(0.0233, abs=1e-4), 4),
+                                                      "quality.value": (0.0, 4)}
+    assert "size_bytes" not in entry.spread  # a figure of no contract on one draw is not spread across weights

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from harness.errors import ConfigError
 from harness.gate import (
     Expectation,
+    OtherWeights,
     QualityBasis,
     QualityComparison,
     Scope,
@@ -16,7 +17,9 @@ from harness.gate import (
     check_contract,
     decide,
     needed,
+    prediction_half_width,
     sampling_margin,
+    widened,
 )
 
 ALL = frozenset(Scope)
@@ -466,3 +469,45 @@ class TestSettleByWork:
 
         by_check = {v.check: v for v in settle_by_work(self.failed(), self.work(110.0))}
         assert by_check["latency"].status is Status.FAIL and "work per inference" not in by_check["latency"].message
+
+
+RULES = Expectation("rules_kept", "proof.interp.excess", "<=", 0.01, decision="interval", unit="held-out items",
+                    across_weights=True)
+UNLUCKY = {"proof.interp.excess": 0.0445, "proof.interp.excess.ci_low": 0.0263,
+           "proof.interp.excess.ci_high": 0.0627, "proof.interp.excess.n": 719.0}  # one AMX draw of 50 % pruning
+OTHER = OtherWeights({"proof.interp.excess": (0.0188, 6)}, 0.0005, "reference weights w1 differ from the baseline's")
+
+
+def test_a_contract_on_one_draw_is_widened_by_its_spread_across_weights_only_on_other_weights():
+    (same,) = check_contract("c", UNLUCKY, [RULES])  # the baseline's own weights: the items decide
+    assert same.status is Status.FAIL and same.across_weights
+    (other,) = check_contract("c", UNLUCKY, [RULES], other_weights=OTHER)
+    assert other.status is Status.INCONCLUSIVE
+    assert "with its 99.95% prediction interval across 6 weights, sd 0.0188" in other.message
+    assert "no number of held-out items tells a regression from another machine's numerics" in other.message
+    low, high = other.interval
+    assert low < 0.01 < high and high - low > 0.0627 - 0.0263
+    # a regression far beyond what other weights give still fails there (a variant that no longer keeps the rules)
+    broken = {"proof.interp.excess": 0.45, "proof.interp.excess.ci_low": 0.41,
+              "proof.interp.excess.ci_high": 0.49, "proof.interp.excess.n": 719.0}
+    (failed,) = check_contract("c", broken, [RULES], other_weights=OTHER)
+    assert failed.status is Status.FAIL and "lies wholly beyond <= 0.0100" in failed.message
+
+
+def test_widening_needs_a_measured_spread_and_a_contract_on_one_draw_and_never_turns_a_pass():
+    unmeasured = OtherWeights({}, 0.0005, "other weights")
+    assert check_contract("c", UNLUCKY, [RULES], other_weights=unmeasured)[0].status is Status.FAIL
+    seeds = Expectation("rules_kept", "proof.interp.excess", "<=", 0.01, decision="interval", unit="seeds")
+    assert check_contract("c", UNLUCKY, [seeds], other_weights=OTHER)[0].status is Status.FAIL  # covers weights
+    kept = {**UNLUCKY, "proof.interp.excess": 0.0, "proof.interp.excess.ci_low": -0.004,
+            "proof.interp.excess.ci_high": 0.004}
+    (passed,) = check_contract("c", kept, [RULES], other_weights=OTHER)
+    assert passed.status is Status.PASS and passed.interval == (-0.004, 0.004)
+
+
+def test_widened_adds_the_items_and_the_weights_in_quadrature_on_each_side():
+    (low, high), level = widened(0.0445, (0.0263, 0.0627), 0.0188, 6, 0.0005)
+    half, _ = prediction_half_width(0.0188, 6, 0.0005)
+    assert level == "99.95%"
+    assert low == pytest.approx(0.0445 - (0.0182 ** 2 + half ** 2) ** 0.5)
+    assert high == pytest.approx(0.0445 + (0.0182 ** 2 + half ** 2) ** 0.5)

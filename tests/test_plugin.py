@@ -213,6 +213,31 @@ def test_contract_failure_not_accepted_fails_the_case(toy, pytester):
                                  "*(95 % interval * to *, n = * test items) lies wholly beyond >= 0.99*"])
 
 
+@pytest.mark.parametrize(("weights", "spread", "outcomes"), [
+    ("other", 0.05, {"passed": 3}),  # one draw of the recipe, within what other weights give: inconclusive
+    ("other", None, {"passed": 2, "failed": 1}),  # no spread measured: the items decide
+    ("same", 0.05, {"passed": 2, "failed": 1}),  # the baseline's own weights: the items decide
+])
+def test_a_contract_on_other_weights_is_widened_by_the_baselines_spread_across_weights(toy, pytester, weights, spread,
+                                                                                     outcomes):
+    args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager")
+    toy(*args, "--optbench-update-baselines", f"--optbench-accept-known={HARSH}").assert_outcomes(passed=2, xfailed=1)
+    path = baseline_file(pytester)
+    data = json.loads(path.read_text())
+    entry = class_cases(data)["toy_mlp-harsh-torch_eager"]
+    entry["accepted_contract_failures"] = []
+    if weights == "other":
+        entry["identity"]["weights"] = "0123456789abcdef"
+    if spread is not None:
+        entry["spread"] = {**entry.get("spread", {}), "quality.retention": spread, "quality.retention.weights": 5.0}
+    path.write_text(json.dumps(data))
+    result = toy(*args)
+    result.assert_outcomes(**outcomes)
+    if outcomes == {"passed": 3}:
+        result.stdout.fnmatch_lines(["*toy_mlp-harsh-torch_eager: contract quality_retention inconclusive: "
+                                     "*prediction interval across 5 weights, sd 0.0500*"])
+
+
 def test_a_regression_beyond_tolerance_fails_with_one_message(toy, pytester):
     args = ("--optbench-models=toy_mlp", "--optbench-backends=torch_eager", "--optbench-configs=gentle")
     toy(*args, "--optbench-update-baselines").assert_outcomes(passed=2)

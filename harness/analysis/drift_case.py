@@ -63,7 +63,7 @@ class DriftConfig(AnalysisConfig):
         given = ("proof.drift.clean_ok", f"the variant loses {drift_figures.CLEAN_LOSS_MAX:.0%} or more on clean "
                                          "data: fragility is judged on variants that keep their clean quality")
         return [Expectation("not_fragile", "proof.drift.worst_excess", "<=", drift_figures.EXCESS_MAX,
-                            decision="interval", unit="test items", given=given)]
+                            decision="interval", unit="test items", given=given, across_weights=True)]
 
 
 @dataclasses.dataclass

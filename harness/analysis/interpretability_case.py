@@ -49,7 +49,7 @@ class InterpretabilityConfig(AnalysisConfig):
 
     def expectations(self) -> list[Expectation]:
         return [Expectation("rules_kept", "proof.interp.excess", "<=", MARGIN, decision="interval",
-                            unit="held-out items")]
+                            unit="held-out items", across_weights=True)]
 
 
 def _held_out(prep: Prepared) -> tuple[tuple[torch.Tensor, ...], np.ndarray]:

@@ -96,7 +96,7 @@ class TechniqueConfig(Config):
         if self.min_quality_retention <= 0:  # a sweep point describes; it promises no quality
             return []
         return [Expectation("quality_retention", "quality.retention", ">=", self.min_quality_retention,
-                            decision="interval", unit="test items")]
+                            decision="interval", unit="test items", across_weights=True)]
 
 
 C = TypeVar("C", bound=TechniqueConfig)
