@@ -241,7 +241,6 @@ def save(path: Path, baseline: BaselineFile) -> None:
 # count tells it from a speed figure's relative spread across accepted runs.
 WEIGHTS_SUFFIX = ".weights"
 WEIGHTS_SPREAD = "quality.value"
-WEIGHTS_COUNT = WEIGHTS_SPREAD + WEIGHTS_SUFFIX
 
 
 def across_weights(spread: Mapping[str, float]) -> dict[str, tuple[float, int]]:

@@ -294,12 +294,19 @@ class QualityComparison:
             diffs = ", ".join(f"{k} {current.get(k, 'unset')} here, {baseline.get(k, 'unset')} in the baseline"
                               for k in choices)
             return cls(QualityBasis.OTHER_CHOICES, f"made with other machine-dependent settings ({diffs})")
-        if "weights" not in baseline:
-            return cls(QualityBasis.OTHER_WEIGHTS, "the baseline records no weights digest")
-        if current.get("weights") != baseline["weights"]:
-            return cls(QualityBasis.OTHER_WEIGHTS, f"reference weights {current.get('weights')} differ from the "
-                                                   f"baseline's {baseline['weights']} (trained on other hardware?)")
-        return cls(QualityBasis.SAME)
+        why = weights_differ(current, baseline)
+        return cls(QualityBasis.OTHER_WEIGHTS, why) if why else cls(QualityBasis.SAME)
+
+
+def weights_differ(current: Mapping[str, str], baseline: Mapping[str, str]) -> str:
+    """Why a case's reference weights are not its baseline's ("" when they are): the digests differ, or the
+    baseline records none."""
+    if "weights" not in baseline:
+        return "the baseline records no weights digest"
+    if current.get("weights") != baseline["weights"]:
+        return (f"reference weights {current.get('weights')} differ from the baseline's {baseline['weights']} "
+                "(trained on other hardware?)")
+    return ""
 
 
 SAME_QUALITY = QualityComparison(QualityBasis.SAME)

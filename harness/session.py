@@ -30,6 +30,7 @@ from harness.gate import (
     check_baseline,
     check_contract,
     settle_by_work,
+    weights_differ,
     with_second_look,
 )
 from harness.measure import CaseRun, ReferenceRunners, Settings, default_timer, reference_outputs
@@ -331,19 +332,17 @@ class OptbenchSession:
         entry, same_class = baseline.entry(case.id, self.environment) if baseline is not None else (None, False)
         metrics = record.metrics()
         accepted = entry.accepted_failures if entry is not None else frozenset()
-        quality = QualityComparison.of(record.identity, entry.identity) if entry is not None else None
-        other = None
-        if entry is not None and record.identity.get("weights") != entry.identity.get("weights"):
-            other = OtherWeights(baselines.across_weights(entry.spread), self.options.tolerances.weights_alpha,
-                                 f"reference weights {record.identity.get('weights')} differ from the baseline's "
-                                 f"{entry.identity.get('weights')}")
+        spreads = baselines.across_weights(entry.spread) if entry is not None else {}
+        why = weights_differ(record.identity, entry.identity) if entry is not None else ""
+        other = OtherWeights(spreads, self.options.tolerances.weights_alpha, why) if why else None
         verdicts = check_contract(case.id, metrics, case.config.expectations(), accepted, other)
-        if entry is not None and quality is not None:
+        if entry is not None:
             comparable = frozenset({Scope.ANYWHERE, Scope.SAME_CLASS} if same_class else {Scope.ANYWHERE})
+            quality = QualityComparison.of(record.identity, entry.identity)
+            quality_sd, quality_n = spreads.get(baselines.WEIGHTS_SPREAD, (None, 3))
             verdicts += check_baseline(case.id, metrics, entry.metrics, self.options.tolerances, comparable, quality,
                                        spread=entry.spread if same_class else {}, samples=record.samples(),
-                                       weights_spread=entry.spread.get(baselines.WEIGHTS_SPREAD),
-                                       weights_n=int(entry.spread.get(baselines.WEIGHTS_COUNT, 3)))
+                                       weights_spread=quality_sd, weights_n=quality_n)
         verdicts += self.judge_work(case, record, counter or self.counter)
         if settle is not None:
             verdicts = settle_by_work(verdicts, settle)
