@@ -203,10 +203,6 @@ def _total_norm(model: nn.Module) -> float:
     return float(torch.nn.utils.get_total_norm(grads))
 
 
-def _default_quality(splits: Splits) -> QualityFn | None:
-    return (lambda m, s: accuracy(m, s)) if splits.val.targets is not None else None
-
-
 def fit(
     model: nn.Module | Callable[[], nn.Module],
     recipe: TrainRecipe,
@@ -229,7 +225,6 @@ def fit(
     n = len(train_split)
     if n == 0:
         raise ConfigError(f"{label or 'fit'}: the training split is empty; expected at least one training item")
-    quality = quality if quality is not None else _default_quality(splits)
     targets_all = (torch.as_tensor(train_split.targets, dtype=torch.int64)
                    if train_split.targets is not None else None)
     stats = TrainingStats(label=label, max_epochs=recipe.epochs)
@@ -310,12 +305,22 @@ def fit(
 
 
 def _validate(model: nn.Module, val: Split, quality: QualityFn | None, stats: TrainingStats) -> None:
+    """Validation loss and quality after an epoch. For labelled data both come from one pass over the split
+    (accuracy is the default quality): for a few images trained for hundreds of one-step epochs, validation is
+    most of the run, and a second pass doubled it."""
     if len(val) == 0:
         stats.val_loss.append(math.nan)
         stats.val_quality.append(math.nan)
         return
-    stats.val_loss.append(cross_entropy(model, val) if val.targets is not None else math.nan)
-    stats.val_quality.append(float(quality(model, val)) if quality is not None else math.nan)
+    if val.targets is None:
+        stats.val_loss.append(math.nan)
+        stats.val_quality.append(float(quality(model, val)) if quality is not None else math.nan)
+        return
+    logits = predict(model, val)
+    targets = torch.as_tensor(val.targets, dtype=torch.int64)
+    stats.val_loss.append(float(nn.functional.cross_entropy(logits, targets)))
+    stats.val_quality.append(float(quality(model, val)) if quality is not None
+                             else float((logits.argmax(dim=1) == targets).double().mean()))
 
 
 def _best_epoch(stats: TrainingStats) -> int:
