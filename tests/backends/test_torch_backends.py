@@ -113,3 +113,21 @@ def test_compile_step_ignores_only_the_warnings_it_names():
             warnings.warn("`torch.jit.script_method` is deprecated", DeprecationWarning, stacklevel=1)
         with pytest.raises(UserWarning, match="something else"), quiet_inductor():
             warnings.warn("something else", UserWarning, stacklevel=1)
+
+
+def test_compile_compiles_batch_one_first_and_each_batch_shape_once(make_toy, bctx):
+    """Compiled code guards on whether an input is a view: the test split's slices and the timed inputs of the same
+    shape once compiled twice, and the example's batch of 2 had a static compile that nothing timed used."""
+    from torch._dynamo.utils import counters
+
+    toy = make_toy("mlp")
+    counters.clear()
+    runner = TorchCompile(bctx).prepare(toy.artifact(), toy.inputs(2), toy.input_names)
+    assert counters["stats"]["unique_graphs"] == 1
+    whole = toy.inputs(40)
+    for start in (0, 16):  # slices of a larger tensor, as the test split's batches are
+        runner(tuple(t[start:start + 16] for t in whole))
+    runner.bind(toy.inputs(16))()
+    runner.bind(toy.inputs(1))()
+    runner.bind(toy.inputs(24))()
+    assert counters["stats"]["unique_graphs"] == 2  # batch 1 static, then one for every larger batch
