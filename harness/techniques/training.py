@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from harness import forked
 from harness import training as training_loop
 from harness.artifact import Artifact, ArtifactKind, Precision, weights_digest
 from harness.cache import make_key, source_hash
@@ -283,16 +284,21 @@ def _load(path: Path, arm: Arm, seed: int) -> tuple[nn.Module, TrainingStats, fl
     return module.eval(), TrainingStats.from_dict(saved.get("training") or {}), quality
 
 
+def arm_path(reference: Reference, config: TrainingConfig, name: str, arm: Arm, seed: int, ctx: Context) -> Path:
+    """Where one arm at one seed is cached (``arm`` already at that seed)."""
+    key = arm_key(reference, config, name, arm, seed)
+    if ctx.seed_offset:
+        key = make_key(key, "seed offset", ctx.seed_offset)
+    return ctx.cache.path(TRAINED_NAMESPACE, key, ".pt")
+
+
 def train_arm(reference: Reference, config: TrainingConfig, name: str, arm: Arm, seed: int, ctx: Context,
               ) -> tuple[nn.Module, TrainingStats, float]:
     """One arm at one seed, from the cache or trained now: the module, its training figures and test quality
     (the mean of its per-item scores, :func:`arm_scores`)."""
     arm = arm.at(seed)
     label = f"{reference.spec.name}-{config.name}/{name}/seed {seed}"
-    key = arm_key(reference, config, name, arm, seed)
-    if ctx.seed_offset:
-        key = make_key(key, "seed offset", ctx.seed_offset)
-    path = ctx.cache.path(TRAINED_NAMESPACE, key, ".pt")
+    path = arm_path(reference, config, name, arm, seed, ctx)
     loaded: list[tuple[nn.Module, TrainingStats, float]] = []
 
     def create(tmp: Path) -> None:
@@ -303,7 +309,8 @@ def train_arm(reference: Reference, config: TrainingConfig, name: str, arm: Arm,
         else:
             recipe = dataclasses.replace(arm.recipe, seed=seed + ctx.seed_offset)
             module, stats = fit(arm.build, recipe, arm.splits_for(seed), list(arm.hooks(seed)), label=label)
-        quality = float(_scores(module, arm).mean()) if not stats.diverged else math.nan
+        with reproducible(seed):  # pinned threads: the same figure in a training process and here
+            quality = float(_scores(module, arm).mean()) if not stats.diverged else math.nan
         torch.save({"state_dict": module.state_dict(), "training": stats.to_dict(), "quality": float(quality)}, tmp)
 
     def validate(candidate: Path) -> None:
@@ -326,6 +333,12 @@ def train_arms(reference: Reference, config: TrainingConfig, ctx: Context) -> Tr
     missing = {TECHNIQUE_ARM, CONTROL_ARM} - set(arms)
     if missing:
         raise ConfigError(f"{type(config).__name__}.arms() must return {', '.join(sorted(missing))} as well")
+    jobs = [(name, seed) for name in arms for seed in config.seeds]
+    if any(not arm_path(reference, config, name, arms[name].at(seed), seed, ctx).exists() for name, seed in jobs):
+        # Cold: each arm trains on one thread, so the others go to forked processes on the idle CPUs; the loop
+        # below loads what they cached (and trains here whatever a process failed to, raising its error).
+        forked.spread(jobs, lambda job: train_arm(reference, config, job[0], arms[job[0]], job[1], ctx),
+                      child_setup=lambda: torch.set_num_threads(1))
     results: dict[str, ArmResult] = {}
     modules: dict[str, list[nn.Module]] = {}
     for name, arm in arms.items():

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import harness.techniques.training as kind
+from harness.cache import Cache
 from harness.case import generate_cases
 from harness.errors import ConfigError
-from harness.techniques.base import register_preset
+from harness.techniques.base import Context, register_preset
 from harness.techniques.training import CONTROL_ARM, TECHNIQUE_ARM, Arm, TrainingConfig, apply_training, train_arms
 from harness.training import Hook
 from tests.techniques.conftest import trainable_reference
@@ -66,6 +67,7 @@ def test_every_arm_is_trained_on_every_seed_and_compared(ctx):
 
 
 def test_a_warm_run_trains_nothing_and_a_changed_config_trains_again(ctx, monkeypatch):
+    monkeypatch.setenv("OPTBENCH_TRAIN_PROCESSES", "1")  # fits are counted in this process
     ref = trainable_reference()
     first = train_arms(ref, ScaleConfig(name="half"), ctx)
     calls = []
@@ -80,6 +82,32 @@ def test_a_warm_run_trains_nothing_and_a_changed_config_trains_again(ctx, monkey
     assert calls == [] and again.arms[TECHNIQUE_ARM].quality == first.arms[TECHNIQUE_ARM].quality
     train_arms(ref, ScaleConfig(name="half", factor=0.25), ctx)
     assert len(calls) == 3  # the technique arm's seeds only: the control trains without the changed hook
+
+
+def test_cold_arms_train_in_forked_processes_with_the_same_weights(tmp_path, monkeypatch):
+    """Arms train on one thread each, so a cold config spreads its (arm, seed) jobs over forked processes; what
+    they cache is what one process trains, bit for bit."""
+    ref = trainable_reference()
+    config = ScaleConfig(name="half", seeds=(0, 1, 2))
+    monkeypatch.setenv("OPTBENCH_TRAIN_PROCESSES", "1")
+    alone = train_arms(ref, config, Context(Cache(tmp_path / "one"), 1))
+    calls = []
+    real_fit = kind.fit
+
+    def counting_fit(*args, **kwargs):
+        calls.append(kwargs.get("label"))
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(kind, "fit", counting_fit)
+    monkeypatch.setenv("OPTBENCH_TRAIN_PROCESSES", "2")
+    spread = train_arms(ref, config, Context(Cache(tmp_path / "two"), 1))
+    assert len(calls) == 3  # of 6 (arm, seed) jobs: the other 3 trained in the forked process
+    for name in (TECHNIQUE_ARM, CONTROL_ARM):
+        assert spread.arms[name].quality == alone.arms[name].quality
+        for a, b in zip(spread.modules[name], alone.modules[name], strict=True):
+            assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(),
+                                                         strict=True))
+        assert [s.val_loss for s in spread.arms[name].stats] == [s.val_loss for s in alone.arms[name].stats]
 
 
 def test_the_artifact_is_the_first_seed_of_the_technique_with_its_own_digest(ctx):
