@@ -23,6 +23,7 @@ import optuna
 import torch
 from torch import nn
 
+from harness import forked
 from harness import training as training_loop
 from harness.artifact import Artifact
 from harness.cache import make_key, source_hash
@@ -271,6 +272,12 @@ def study_result(study: optuna.Study, wall_s: float) -> dict[str, Any]:
     }
 
 
+def study_path(reference: Reference, config: TuningConfig, sampler: str, seed: int, ctx: Context) -> Path:
+    """Where a study's result is cached (without a study storage)."""
+    space = config.search_space(reference.spec)
+    return ctx.cache.path(STUDY_NAMESPACE, study_key(reference, config, space, sampler, seed), ".json")
+
+
 def cached_study(reference: Reference, config: TuningConfig, sampler: str, seed: int, ctx: Context,
                  ) -> dict[str, Any]:
     """A study's result from the cache, run now if missing — or, with a study storage in ``ctx.optuna``, run in
@@ -279,8 +286,7 @@ def cached_study(reference: Reference, config: TuningConfig, sampler: str, seed:
     if storage.url is not None:
         name = f"{storage.study_prefix}-{reference.spec.name}-{config.name}-{sampler}-seed{seed}"
         return run_study(reference, config, sampler, seed, url=storage.url, study_name=name)
-    space = config.search_space(reference.spec)
-    path = ctx.cache.path(STUDY_NAMESPACE, study_key(reference, config, space, sampler, seed), ".json")
+    path = study_path(reference, config, sampler, seed, ctx)
     loaded: list[dict[str, Any]] = []
 
     def create(tmp: Path) -> None:
@@ -306,6 +312,12 @@ def run_studies(reference: Reference, config: TuningConfig, ctx: Context) -> dic
     memo = ctx.memos.store(STUDIES_MEMO)
     key = make_key(config.to_dict(), reference.key, str(ctx.cache.root), ctx.optuna.url)
     if key not in memo:
+        jobs = [(sampler, seed) for sampler in SAMPLERS for seed in config.seeds]
+        if ctx.optuna.url is None and any(not study_path(reference, config, s, seed, ctx).exists() for s, seed in jobs):
+            # Cold: the studies are independent and train on one thread each, so they are spread over forked
+            # processes (harness.forked) that cache their results; the line below loads them.
+            forked.spread(jobs, lambda job: cached_study(reference, config, job[0], job[1], ctx),
+                          child_setup=lambda: torch.set_num_threads(1))
         memo[key] = {s: [cached_study(reference, config, s, seed, ctx) for seed in config.seeds] for s in SAMPLERS}
     studies: dict[str, list[dict[str, Any]]] = memo[key]
     return studies

@@ -187,3 +187,27 @@ def test_studies_run_in_the_storage_the_context_names(tmp_path):
     assert result["study"] == f"mine-{reference.spec.name}-tune_toy-tpe-seed0"
     assert len(optuna.load_study(study_name=result["study"], storage=url).trials) == 4
     assert not (tmp_path / "cache" / tuning.STUDY_NAMESPACE).exists()  # kept in the storage, not the cache
+
+
+def test_cold_studies_run_in_forked_processes_with_the_same_results(tmp_path, monkeypatch):
+    """The studies are independent and train on one thread, so a cold run spreads them over processes: the
+    results are the ones one process finds (all but the wall time), and this process ran only its share."""
+    reference, cfg = trainable_reference(), config()
+    monkeypatch.setenv("OPTBENCH_TRAIN_PROCESSES", "1")
+    alone = tuning.run_studies(reference, cfg, Context(Cache(tmp_path / "one")))
+    ran: list[tuple[str, int]] = []
+    real = tuning.run_study
+
+    def counted(ref, c, sampler, seed, **k):
+        ran.append((sampler, seed))
+        return real(ref, c, sampler, seed, **k)
+
+    monkeypatch.setattr(tuning, "run_study", counted)
+    monkeypatch.setenv("OPTBENCH_TRAIN_PROCESSES", "2")
+    spread = tuning.run_studies(reference, cfg, Context(Cache(tmp_path / "two")))
+    assert ran == [("tpe", 0), ("random", 0)]  # of the 4 (sampler, seed) studies: jobs[0::2]
+
+    def without_time(studies):
+        return {s: [{k: v for k, v in r.items() if k != "wall_s"} for r in rs] for s, rs in studies.items()}
+
+    assert without_time(spread) == without_time(alone)
