@@ -66,11 +66,9 @@ def test_every_arm_is_trained_on_every_seed_and_compared(ctx):
         assert gap > 1e-3, gap
 
 
-def test_a_warm_run_trains_nothing_and_a_changed_config_trains_again(ctx, monkeypatch):
-    monkeypatch.setenv("OPTBENCH_TRAIN_PROCESSES", "1")  # fits are counted in this process
-    ref = trainable_reference()
-    first = train_arms(ref, ScaleConfig(name="half"), ctx)
-    calls = []
+def count_fits(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """From now on, the label of every fit in this process, in order."""
+    calls: list[str | None] = []
     real_fit = kind.fit
 
     def counting_fit(*args, **kwargs):
@@ -78,6 +76,14 @@ def test_a_warm_run_trains_nothing_and_a_changed_config_trains_again(ctx, monkey
         return real_fit(*args, **kwargs)
 
     monkeypatch.setattr(kind, "fit", counting_fit)
+    return calls
+
+
+def test_a_warm_run_trains_nothing_and_a_changed_config_trains_again(ctx, monkeypatch):
+    monkeypatch.setenv("OPTBENCH_TRAIN_PROCESSES", "1")  # fits are counted in this process
+    ref = trainable_reference()
+    first = train_arms(ref, ScaleConfig(name="half"), ctx)
+    calls = count_fits(monkeypatch)
     again = train_arms(ref, ScaleConfig(name="renamed_but_same"), ctx)
     assert calls == [] and again.arms[TECHNIQUE_ARM].quality == first.arms[TECHNIQUE_ARM].quality
     train_arms(ref, ScaleConfig(name="half", factor=0.25), ctx)
@@ -91,14 +97,7 @@ def test_cold_arms_train_in_forked_processes_with_the_same_weights(tmp_path, mon
     config = ScaleConfig(name="half", seeds=(0, 1, 2))
     monkeypatch.setenv("OPTBENCH_TRAIN_PROCESSES", "1")
     alone = train_arms(ref, config, Context(Cache(tmp_path / "one"), 1))
-    calls = []
-    real_fit = kind.fit
-
-    def counting_fit(*args, **kwargs):
-        calls.append(kwargs.get("label"))
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(kind, "fit", counting_fit)
+    calls = count_fits(monkeypatch)
     monkeypatch.setenv("OPTBENCH_TRAIN_PROCESSES", "2")
     spread = train_arms(ref, config, Context(Cache(tmp_path / "two"), 1))
     assert len(calls) == 3  # of 6 (arm, seed) jobs: the other 3 trained in the forked process
