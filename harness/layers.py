@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("zoo data", ("model_zoo.spec", "model_zoo.datasets", "model_zoo.students", "model_zoo.traits")),
     ("training loop", ("harness.training",)),
     ("zoo", ("model_zoo",)),
-    ("platform", ("harness.env", "harness.onnx_export")),
+    ("platform", ("harness.env", "harness.forked", "harness.onnx_export")),
     ("search library", ("harness.search",)),
     ("techniques", ("harness.techniques",)),
     ("backends", ("harness.backends",)),
