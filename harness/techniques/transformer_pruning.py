@@ -2,13 +2,18 @@
 encoder, then a short embedding-distillation fine-tune to the fp32 teacher (the one of
 :mod:`harness.techniques.embedding_distillation`) to recover.
 
-Each layer loses the same number of heads and FFN channels, so every layer keeps one shape (what ONNX Runtime's
-kernels and the report compare best). Which ones go is ranked by importance: ``activation`` — a head's share of the
-attention output, an FFN channel's mean |activation| times its output weights' norm, over corpus sentences — or
-``magnitude`` — their weights' norms alone. The slicing itself is Torch-Pruning's (``prune_linear_out_channels``
-and ``prune_linear_in_channels`` on the layer pairs). Before the fine-tune, each layer's two output projections
-are refit by least squares to reproduce the unpruned layer's sums (:mod:`harness.techniques._layer_refit`, after
-Kwon et al. 2022). What is recorded is counted from the pruned shapes.
+Which ones go is ranked by importance: ``activation`` — a head's share of the attention output, an FFN channel's
+mean |activation| times its output weights' norm, over corpus sentences — or ``magnitude`` — their weights' norms
+alone. With ``allocation`` ``uniform`` each layer loses the same number of heads and FFN channels (one shape in
+every layer); with ``global`` the same totals go wherever they matter least across the whole encoder, each unit's
+activation importance measured against the norm of the pre-LayerNorm sum it is added into (its relative share of
+that layer's signal), every layer keeping its most important head and channel. On all-MiniLM-L6-v2 the global plan
+takes most from the first layers and spares the last (docs/pruning.md).
+
+The slicing itself is Torch-Pruning's (``prune_linear_out_channels`` and ``prune_linear_in_channels`` on the layer
+pairs). Before the fine-tune, each layer's two output projections are refit by least squares to reproduce the
+unpruned layer's sums (:mod:`harness.techniques._layer_refit`, after Kwon et al. 2022). What is recorded is counted
+from the pruned shapes.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from model_zoo.reference import Reference
 from model_zoo.traits import count_macs
 
 IMPORTANCES = ("activation", "magnitude")
+ALLOCATIONS = ("uniform", "global")
 IMPORTANCE_SENTENCES = 128  # corpus sentences the activation importance is measured on (the fine-tune's first)
 
 Plan = dict[int, tuple[tuple[int, ...], tuple[int, ...]]]  # layer index: (heads removed, FFN channels removed)
@@ -60,6 +66,8 @@ class BertLayer:
     attention_out: nn.Linear
     ffn_in: nn.Linear
     ffn_out: nn.Linear
+    attention_norm: nn.Module  # the LayerNorm of attention_out's output plus the residual
+    ffn_norm: nn.Module  # the LayerNorm of ffn_out's output plus the residual
 
     @property
     def heads(self) -> int:
@@ -81,7 +89,8 @@ def bert_layers(module: nn.Module) -> list[BertLayer]:
         try:
             sa = layer.attention.self
             out.append(BertLayer(sa, sa.query, sa.key, sa.value, layer.attention.output.dense,
-                                 layer.intermediate.dense, layer.output.dense))
+                                 layer.intermediate.dense, layer.output.dense, layer.attention.output.LayerNorm,
+                                 layer.output.LayerNorm))
         except AttributeError as exc:
             raise TechniqueError(f"{type(layer).__name__} is not a BERT-style layer ({exc})") from None
     return out
@@ -104,17 +113,20 @@ def magnitude_scores(layer: BertLayer) -> tuple[torch.Tensor, torch.Tensor]:
     return heads, ffn
 
 
-def activation_scores(module: nn.Module, layers: list[BertLayer], inputs: tuple[torch.Tensor, ...]
-                      ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def activation_scores(module: nn.Module, layers: list[BertLayer], inputs: tuple[torch.Tensor, ...],
+                      relative: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per layer: each head's mean norm of its contribution to the attention output, each FFN channel's mean
-    |activation| times its output column's norm, over the real tokens of ``inputs``."""
+    |activation| times its output column's norm, over the real tokens of ``inputs``. With ``relative``, each is
+    divided by the mean norm of the pre-LayerNorm sum (projection output plus residual) it is added into, which
+    makes units of different layers comparable."""
     mask = trim(inputs)[-1].bool()
     seen: dict[int, torch.Tensor] = {}
 
     def keep(key: int):  # noqa: ANN202 - a forward pre-hook
         return lambda _m, args: seen.__setitem__(key, args[0][mask])
 
-    handles = [m.register_forward_pre_hook(keep(id(m))) for lay in layers for m in (lay.attention_out, lay.ffn_out)]
+    watched = [m for lay in layers for m in (lay.attention_out, lay.ffn_out, lay.attention_norm, lay.ffn_norm)]
+    handles = [m.register_forward_pre_hook(keep(id(m))) for m in watched]
     try:
         with torch.inference_mode():
             module.eval()(*trim(inputs))
@@ -127,20 +139,44 @@ def activation_scores(module: nn.Module, layers: list[BertLayer], inputs: tuple[
         w = lay.attention_out.weight.detach().view(-1, lay.heads, lay.head_size)  # (hidden, heads, head size)
         heads = torch.einsum("thd,ohd->tho", ctx_heads, w).norm(dim=2).mean(0)
         ffn = seen[id(lay.ffn_out)].abs().mean(0) * lay.ffn_out.weight.detach().norm(dim=0)
+        if relative:
+            heads = heads / seen[id(lay.attention_norm)].norm(dim=1).mean()
+            ffn = ffn / seen[id(lay.ffn_norm)].norm(dim=1).mean()
         out.append((heads, ffn))
     return out
 
 
+def _lowest_across(scores: list[torch.Tensor], total: int) -> list[tuple[int, ...]]:
+    """Per layer, which of its units are among the ``total`` lowest scores of all layers together; a layer's
+    highest-scoring unit is never taken, so no layer is emptied (ties broken by layer, then index)."""
+    ranked = sorted((float(s[j]), i, j) for i, s in enumerate(scores) for j in range(len(s))
+                    if j != int(torch.argmax(s)))
+    if total > len(ranked):
+        raise ConfigError(f"the plan removes {total} units where at most {len(ranked)} can go (each layer keeps one)")
+    taken: list[list[int]] = [[] for _ in scores]
+    for _, i, j in ranked[:total]:
+        taken[i].append(j)
+    return [tuple(sorted(t)) for t in taken]
+
+
 def plan_pruning(module: nn.Module, heads: int, channels: int, importance: str,
-                 inputs: tuple[torch.Tensor, ...] | None = None) -> Plan:
-    """Which ``heads`` heads and ``channels`` FFN channels each layer loses: its least important ones."""
+                 inputs: tuple[torch.Tensor, ...] | None = None, allocation: str = "uniform") -> Plan:
+    """Which heads and FFN channels each layer loses: with ``uniform`` allocation ``heads`` heads and ``channels``
+    channels of each layer, its least important ones; with ``global`` as many in all (``heads`` and ``channels``
+    times the layers) wherever their relative activation importance is lowest."""
     layers = bert_layers(module)
+    if allocation == "global" and importance != "activation":
+        raise ConfigError(f"`allocation` global needs `importance` activation; got {importance!r}")
     if importance == "activation":
         if inputs is None:
             raise ConfigError("`importance` activation needs sentences to measure activations on")
-        scores = activation_scores(module, layers, inputs)
+        scores = activation_scores(module, layers, inputs, relative=allocation == "global")
     else:
         scores = [magnitude_scores(lay) for lay in layers]
+    if allocation == "global":
+        gone_heads = _lowest_across([h for h, _ in scores], heads * len(layers))
+        gone_channels = _lowest_across([f for _, f in scores], channels * len(layers))
+        return {i: (gone_heads[i], gone_channels[i]) for i in range(len(layers))}
     return {i: (_lowest(h, heads), _lowest(f, channels)) for i, (h, f) in enumerate(scores)}
 
 
@@ -180,8 +216,9 @@ def shape_counts(module: nn.Module) -> tuple[int, int]:
 
 @dataclasses.dataclass(frozen=True)
 class TransformerPruningConfig(EncoderFineTuneConfig):
-    """Remove ``head_ratio`` of every layer's attention heads and ``ffn_ratio`` of its FFN channels (rounded to
-    whole heads and channels), ranked by ``importance``, refit the output projections on ``refit_sentences``
+    """Remove ``head_ratio`` of the attention heads and ``ffn_ratio`` of the FFN channels (rounded to whole heads
+    and channels per layer), ranked by ``importance`` and spread by ``allocation`` (every layer alike, or where they
+    matter least across layers), refit the output projections on ``refit_sentences``
     sentences, then fine-tune to the teacher's embeddings.
 
     Contracts — proof (point): the shares of heads and FFN channels counted from the pruned shapes are the planned
@@ -193,6 +230,7 @@ class TransformerPruningConfig(EncoderFineTuneConfig):
     head_ratio: float = 0.33
     ffn_ratio: float = 0.3
     importance: str = "activation"
+    allocation: str = "uniform"
     sentences: int = 16000  # with the defaults, ~7 min on two CPU threads, refit included (docs/pruning.md)
     lr: float = 2e-4
     refit_sentences: int = 4096  # the refit lifts the start from 0.78 to 0.92 test cosine (docs/pruning.md)
@@ -211,6 +249,10 @@ class TransformerPruningConfig(EncoderFineTuneConfig):
         if self.head_ratio == 0 and self.ffn_ratio == 0:
             raise ConfigError("`head_ratio` and `ffn_ratio` are both 0: nothing would be pruned; expected one > 0")
         require_choice("importance", self.importance, IMPORTANCES)
+        require_choice("allocation", self.allocation, ALLOCATIONS)
+        if self.allocation == "global" and self.importance != "activation":
+            raise ConfigError(f"`allocation` global ranks units of all layers by their share of the layer's signal, "
+                              f"which needs `importance` activation; got {self.importance!r}")
 
     def counts(self, heads: int, channels: int) -> tuple[int, int]:
         """Heads and FFN channels each layer of ``heads`` heads and ``channels`` channels loses."""
@@ -251,7 +293,7 @@ def pruned_structure(reference: Reference, config: TransformerPruningConfig) -> 
     if config.importance == "activation":
         inputs = corpus_splits(reference.spec, reference.splits.test, IMPORTANCE_SENTENCES, 1).train.inputs
     with reproducible(FINETUNE_SEED):
-        plan = plan_pruning(module, heads, channels, config.importance, inputs)
+        plan = plan_pruning(module, heads, channels, config.importance, inputs, config.allocation)
     return apply_plan(module, plan)
 
 
@@ -281,7 +323,8 @@ def apply_transformer_pruning(reference: Reference, config: TransformerPruningCo
 
 
 SUITE = "pruning"
-HEADS_FFN_30 = TransformerPruningConfig(name="heads_ffn_30_finetuned", head_ratio=0.33, ffn_ratio=0.3)
+HEADS_FFN_30 = TransformerPruningConfig(name="heads_ffn_30_finetuned", head_ratio=0.33, ffn_ratio=0.3,
+                                        allocation="global")
 register_preset(SUITE, HEADS_FFN_30)
 # Then ORT dynamic int8 with per-channel weights; the chain promises the product of its steps' promises, 0.98.
 register_preset(SUITE, ChainConfig(name="heads_ffn_30_finetuned.ort_dynamic_int8", min_quality_retention=0.98,

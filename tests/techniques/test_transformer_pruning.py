@@ -10,6 +10,7 @@ from harness.errors import ConfigError
 from harness.techniques._embedding_finetune import corpus_splits, layer_hidden_loss
 from harness.techniques.transformer_pruning import (
     TransformerPruningConfig,
+    activation_scores,
     apply_plan,
     apply_transformer_pruning,
     bert_layers,
@@ -62,6 +63,7 @@ def test_pruning_proves_what_it_removed_and_the_fine_tune_lowered_the_loss(ctx):
     ("head_ratio", 1.0, r"`head_ratio` must be in \[0, 1\), got 1.0"),
     ("ffn_ratio", -0.1, r"`ffn_ratio` must be in \[0, 1\), got -0.1"),
     ("importance", "taylor", "`importance` must be one of activation, magnitude; got 'taylor'"),
+    ("allocation", "greedy", "`allocation` must be one of uniform, global; got 'greedy'"),
     ("batch_size", 0, "`batch_size` must be a whole number >= 1"),
     ("hidden_weight", float("nan"), r"`hidden_weight` must be in \[0, 100\], got nan"),
     ("warmup", -0.1, r"`warmup` must be in \[0, 1\), got -0.1"),
@@ -121,3 +123,56 @@ def test_the_refit_brings_the_pruned_encoder_closer_before_any_training(ctx):
         proofs.append(artifact.proof)
     assert cosines[1] > cosines[0]
     assert "refit_error_ratio" not in proofs[0] and proofs[1]["refit_error_ratio"] < 1
+
+
+def _quiet_heads(module, layer: int, heads: tuple[int, ...], scale: float = 1e-3) -> None:
+    lay = bert_layers(module)[layer]
+    with torch.no_grad():
+        for h in heads:
+            lay.attention_out.weight[:, h * lay.head_size:(h + 1) * lay.head_size] *= scale
+
+
+def test_a_global_allocation_takes_the_same_totals_from_where_they_matter_least():
+    ref = tiny_bert_reference()
+    _quiet_heads(ref.module, 0, (1, 3))  # two of layer 0's heads barely reach its output; layer 1's all do
+    inputs = ref.splits.test.inputs
+    uniform = plan_pruning(ref.module, 1, 8, "activation", inputs)
+    spread = plan_pruning(ref.module, 1, 8, "activation", inputs, "global")
+    assert [len(h) for h, _ in uniform.values()] == [1, 1]
+    assert spread[0][0] == (1, 3) and spread[1][0] == ()  # both quiet heads, none of layer 1's
+    assert sum(len(c) for _, c in spread.values()) == 16  # the channels' total is kept too
+    apply_plan(ref.module, spread)
+    assert shape_counts(ref.module) == (6, 112)
+
+
+def test_a_global_allocation_never_empties_a_layer():
+    ref = tiny_bert_reference()
+    _quiet_heads(ref.module, 0, (0, 1, 2, 3))  # every head of layer 0 is quieter than any of layer 1's
+    plan = plan_pruning(ref.module, 2, 1, "activation", ref.splits.test.inputs, "global")
+    assert len(plan[0][0]) == 3 and len(plan[1][0]) == 1  # layer 0 keeps one head; the fourth comes from layer 1
+    apply_plan(ref.module, plan)
+
+
+def test_a_global_allocation_compares_units_by_their_share_of_the_layers_signal():
+    plans = []
+    for scale in (1, 10):  # at 10, layer 1's FFN writes 10x larger into a sum its LayerNorm then scales back
+        ref = tiny_bert_reference()
+        lay = bert_layers(ref.module)[1]
+        with torch.no_grad():
+            lay.ffn_out.weight *= scale
+            lay.ffn_out.bias *= scale
+        plans.append([len(c) for _, c in plan_pruning(ref.module, 1, 8, "activation", ref.splits.test.inputs,
+                                                      "global").values()])
+        raw, rel = (activation_scores(ref.module, bert_layers(ref.module), ref.splits.test.inputs, relative=r)
+                    for r in (False, True))
+    assert plans[1] == plans[0]  # raw scores would take most of the 16 channels from layer 0 instead
+    assert float(rel[1][1].mean() / rel[0][1].mean()) < float(raw[1][1].mean() / raw[0][1].mean()) / 3
+
+
+def test_a_global_allocation_by_magnitude_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"`allocation` global ranks .* needs `importance` activation; got "
+                                          "'magnitude'") as err:
+        TransformerPruningConfig(name="p", importance="magnitude", allocation="global")
+    assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="`allocation` global needs `importance` activation"):
+        plan_pruning(tiny_bert_reference().module, 1, 1, "magnitude", None, "global")
