@@ -54,29 +54,64 @@ def projections(module: nn.Module) -> list[nn.Module]:
     return out
 
 
-def _block_inputs(model: nn.Module, block: nn.Module, batches: list[tuple[torch.Tensor, ...]], stop: bool
+Call = tuple[tuple[object, ...], dict[str, object]]  # the positional and keyword arguments of one layer call
+
+
+def _calls_into(model: nn.Module, layer: nn.Module, batches: list[tuple[torch.Tensor, ...]]) -> list[Call]:
+    """For each batch, the arguments ``model``'s forward pass calls ``layer`` with (the pass ends there)."""
+    seen: list[Call] = []
+
+    def hook(_m: nn.Module, args: tuple[object, ...], kwargs: dict[str, object]) -> None:
+        seen.append((args, kwargs))
+        raise _Reached
+
+    handle = layer.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        with torch.inference_mode():
+            for inputs in batches:
+                with contextlib.suppress(_Reached):
+                    model(*inputs)
+    finally:
+        handle.remove()
+    if len(seen) != len(batches):
+        raise TechniqueError(f"{type(layer).__name__} did not run in the model's forward pass")
+    return seen
+
+
+def _advance(layer: nn.Module, calls: list[Call]) -> list[Call]:
+    """The calls into the next layer: each call's hidden states replaced by ``layer``'s output on them (the
+    encoder passes every layer the same mask and settings)."""
+    out: list[Call] = []
+    with torch.inference_mode():
+        for args, kwargs in calls:
+            y = layer(*args, **kwargs)
+            y = y[0] if isinstance(y, tuple) else y
+            out.append(((y, *args[1:]), kwargs) if args else ((), {**kwargs, "hidden_states": y}))
+    return out
+
+
+def _block_inputs(layer: nn.Module, block: nn.Module, calls: list[Call], masks: list[torch.Tensor]
                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """For each batch, the block's (input to ``dense``, residual) at the real tokens; with ``stop`` the forward pass
-    ends at the block (what comes after it is not needed)."""
+    """For each call of ``layer``, ``block``'s (input to ``dense``, residual) at the real tokens (``masks``); the
+    layer's pass ends at the block."""
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
     mask: list[torch.Tensor] = []
 
     def hook(_m: nn.Module, args: tuple[torch.Tensor, ...], kwargs: dict[str, torch.Tensor]) -> None:
         values = [*args, *(kwargs[k] for k in ("hidden_states", "input_tensor") if k in kwargs)]
         seen.append((values[0][mask[0]], values[1][mask[0]]))
-        if stop:
-            raise _Reached
+        raise _Reached
 
     handle = block.register_forward_pre_hook(hook, with_kwargs=True)
     try:
         with torch.inference_mode():
-            for inputs in batches:
-                mask[:] = [inputs[-1].bool()]
+            for (args, kwargs), real in zip(calls, masks, strict=True):
+                mask[:] = [real.bool()]
                 seen.clear()
                 with contextlib.suppress(_Reached):
-                    model(*inputs)
+                    layer(*args, **kwargs)
                 if not seen:
-                    raise TechniqueError(f"{type(block).__name__} did not run in the model's forward pass")
+                    raise TechniqueError(f"{type(block).__name__} did not run in its layer's forward pass")
                 yield seen[0]
     finally:
         handle.remove()
@@ -102,32 +137,47 @@ def refit_projections(pruned: nn.Module, teacher: nn.Module, inputs: tuple[torch
     if len(layer_map) != len(ours) // 2 or any(not 0 <= i < len(every) // 2 for i in layer_map):
         raise TechniqueError(f"`layer_map` {list(layer_map)} must name a teacher layer 0-{len(every) // 2 - 1} for "
                              f"each of the model's {len(ours) // 2} layers")
-    theirs = [every[2 * i + part] for i in layer_map for part in (0, 1)]
     teacher.eval()
     pruned.eval()
+    masks = [b[-1] for b in batches]
+    their_layers, our_layers = layer_list(teacher)[2], layer_list(pruned)[2]
+    # Each layer is run from its cached input, not from the embeddings again: the teacher's mapped layers' inputs
+    # once, the pruned model's layer by layer as it is refit (the same operations a whole forward pass does).
+    theirs: dict[int, list[Call]] = {}
+    calls = _calls_into(teacher, their_layers[0], batches)
+    for j in range(max(layer_map) + 1):
+        if j in layer_map:
+            theirs[j] = calls
+        if j < max(layer_map):
+            calls = _advance(their_layers[j], calls)
+    ours_calls = _calls_into(pruned, our_layers[0], batches)
     before, after = [], []
-    for t_block, p_block in zip(theirs, ours, strict=True):
-        targets = [(t_block.dense(x) + r) for x, r in _block_inputs(teacher, t_block, batches, stop=True)]
-        width = p_block.dense.in_features + 1
-        gram = torch.zeros(width, width, dtype=torch.float64)
-        cross = torch.zeros(width, p_block.dense.out_features, dtype=torch.float64)
-        err = scale = squares = 0.0
-        for (x, r), z in zip(_block_inputs(pruned, p_block, batches, stop=True), targets, strict=True):
-            x1 = torch.cat([x, torch.ones(len(x), 1)], dim=1).double()
-            y = (z - r).double()
-            gram += x1.T @ x1
-            cross += x1.T @ y
-            squares += float(y.pow(2).sum())
-            err += float((p_block.dense(x) + r - z).pow(2).sum())
-            scale += float(z.pow(2).sum())
-        solution = _solve(gram, cross, ridge)
-        with torch.no_grad():
-            p_block.dense.weight.copy_(solution[:-1].T)
-            p_block.dense.bias.copy_(solution[-1])
-        # ‖X1·S − Y‖² from the sums: tr(SᵀGS) − 2·tr(SᵀC) + ‖Y‖²
-        fitted = float((solution * (gram @ solution)).sum() - 2 * (solution * cross).sum()) + squares
-        before.append(err / max(scale, 1e-30))
-        after.append(max(fitted, 0.0) / max(scale, 1e-30))
+    for i, j in enumerate(layer_map):
+        for part in (0, 1):
+            t_block, p_block = every[2 * j + part], ours[2 * i + part]
+            targets = [(t_block.dense(x) + r) for x, r in _block_inputs(their_layers[j], t_block, theirs[j], masks)]
+            width = p_block.dense.in_features + 1
+            gram = torch.zeros(width, width, dtype=torch.float64)
+            cross = torch.zeros(width, p_block.dense.out_features, dtype=torch.float64)
+            err = scale = squares = 0.0
+            for (x, r), z in zip(_block_inputs(our_layers[i], p_block, ours_calls, masks), targets, strict=True):
+                x1 = torch.cat([x, torch.ones(len(x), 1)], dim=1).double()
+                y = (z - r).double()
+                gram += x1.T @ x1
+                cross += x1.T @ y
+                squares += float(y.pow(2).sum())
+                err += float((p_block.dense(x) + r - z).pow(2).sum())
+                scale += float(z.pow(2).sum())
+            solution = _solve(gram, cross, ridge)
+            with torch.no_grad():
+                p_block.dense.weight.copy_(solution[:-1].T)
+                p_block.dense.bias.copy_(solution[-1])
+            # ‖X1·S − Y‖² from the sums: tr(SᵀGS) − 2·tr(SᵀC) + ‖Y‖²
+            fitted = float((solution * (gram @ solution)).sum() - 2 * (solution * cross).sum()) + squares
+            before.append(err / max(scale, 1e-30))
+            after.append(max(fitted, 0.0) / max(scale, 1e-30))
+        if i + 1 < len(layer_map):
+            ours_calls = _advance(our_layers[i], ours_calls)
     return {"refit_error_before": sum(before) / len(before), "refit_error_after": sum(after) / len(after)}
 
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from harness.errors import TechniqueError
-from harness.techniques._embedding_finetune import trim
-from harness.techniques._layer_refit import _block_inputs, projections, refit_projections
+from harness.techniques._embedding_finetune import layer_list, trim
+from harness.techniques._layer_refit import projections, refit_projections
 from harness.techniques.transformer_pruning import apply_plan
 from tests.techniques.embedding_toys import tiny_bert_reference
 
@@ -24,12 +24,30 @@ def _pruned():
     return teacher, apply_plan(copy.deepcopy(teacher), PLAN), ref.splits.test.inputs
 
 
+def _block_inputs(model, block, inputs):
+    """The block's (input to dense, residual) at the real tokens, seen in a whole forward pass of the model (the
+    refit itself runs layer by layer from cached inputs: this checks it against the plain pass)."""
+    inputs = trim(inputs)
+    seen = []
+
+    def hook(_m, args, kwargs):
+        values = [*args, *(kwargs[k] for k in ("hidden_states", "input_tensor") if k in kwargs)]
+        seen.append((values[0][inputs[-1].bool()], values[1][inputs[-1].bool()]))
+
+    handle = block.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        with torch.inference_mode():
+            model(*inputs)
+    finally:
+        handle.remove()
+    return seen[0]
+
+
 def _measured_errors(model, teacher, inputs):
-    batches = [trim(inputs)]
     out = []
     for theirs, ours in zip(projections(teacher), projections(model), strict=True):
-        (xt, rt), = _block_inputs(teacher, theirs, batches, stop=True)
-        (x, r), = _block_inputs(model, ours, batches, stop=True)
+        xt, rt = _block_inputs(teacher, theirs, inputs)
+        x, r = _block_inputs(model, ours, inputs)
         with torch.inference_mode():
             z = theirs.dense(xt) + rt
             out.append(float((ours.dense(x) + r - z).pow(2).sum() / z.pow(2).sum()))
@@ -49,10 +67,9 @@ def test_the_figures_are_the_errors_the_refit_model_has():
 def test_each_projection_is_the_least_squares_solution_on_the_models_own_inputs():
     teacher, pruned, inputs = _pruned()
     refit_projections(pruned, teacher, inputs, (0, 1), ridge=0.0)
-    batches = [trim(inputs)]
     for theirs, ours in zip(projections(teacher), projections(pruned), strict=True):
-        (xt, rt), = _block_inputs(teacher, theirs, batches, stop=True)
-        (x, r), = _block_inputs(pruned, ours, batches, stop=True)
+        xt, rt = _block_inputs(teacher, theirs, inputs)
+        x, r = _block_inputs(pruned, ours, inputs)
         with torch.inference_mode():
             y = (theirs.dense(xt) + rt - r).double()
         x1 = torch.cat([x, torch.ones(len(x), 1)], dim=1).double()
@@ -88,3 +105,20 @@ def test_a_layer_map_that_does_not_fit_is_a_one_line_error(layer_map):
                                              r"model's 2 layers") as err:
         refit_projections(pruned, teacher, inputs, layer_map)
     assert "\n" not in str(err.value)
+
+
+def test_a_student_layer_is_fit_to_the_teacher_layer_it_is_mapped_to():
+    teacher, _, inputs = _pruned()
+    student = copy.deepcopy(teacher)
+    parent, name, layers = layer_list(student)
+    setattr(parent, name, torch.nn.ModuleList([layers[0]]))  # one layer, matched to the teacher's second
+    refit_projections(student, teacher, inputs, (1,), ridge=0.0)
+    for theirs, ours in zip(projections(teacher)[2:], projections(student), strict=True):
+        xt, rt = _block_inputs(teacher, theirs, inputs)
+        x, r = _block_inputs(student, ours, inputs)
+        with torch.inference_mode():
+            y = (theirs.dense(xt) + rt - r).double()
+        x1 = torch.cat([x, torch.ones(len(x), 1)], dim=1).double()
+        best = torch.linalg.lstsq(x1, y).solution
+        fitted = torch.cat([ours.dense.weight.T, ours.dense.bias[None]]).double()
+        assert (x1 @ fitted - y).pow(2).sum() <= (x1 @ best - y).pow(2).sum() * (1 + 1e-4) + 1e-9
