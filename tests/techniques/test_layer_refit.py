@@ -54,6 +54,20 @@ def _measured_errors(model, teacher, inputs):
     return out
 
 
+def _assert_least_squares(teacher, their_blocks, model, inputs):
+    """Each of ``model``'s projections does no worse than the least-squares solution, on its own inputs, for the
+    pre-LayerNorm sum of the teacher block it is matched to."""
+    for theirs, ours in zip(their_blocks, projections(model), strict=True):
+        xt, rt = _block_inputs(teacher, theirs, inputs)
+        x, r = _block_inputs(model, ours, inputs)
+        with torch.inference_mode():
+            y = (theirs.dense(xt) + rt - r).double()
+        x1 = torch.cat([x, torch.ones(len(x), 1)], dim=1).double()
+        best = torch.linalg.lstsq(x1, y).solution
+        fitted = torch.cat([ours.dense.weight.T, ours.dense.bias[None]]).double()
+        assert (x1 @ fitted - y).pow(2).sum() <= (x1 @ best - y).pow(2).sum() * (1 + 1e-4) + 1e-9
+
+
 def test_the_figures_are_the_errors_the_refit_model_has():
     teacher, pruned, inputs = _pruned()
     before = _measured_errors(pruned, teacher, inputs)
@@ -67,15 +81,7 @@ def test_the_figures_are_the_errors_the_refit_model_has():
 def test_each_projection_is_the_least_squares_solution_on_the_models_own_inputs():
     teacher, pruned, inputs = _pruned()
     refit_projections(pruned, teacher, inputs, (0, 1), ridge=0.0)
-    for theirs, ours in zip(projections(teacher), projections(pruned), strict=True):
-        xt, rt = _block_inputs(teacher, theirs, inputs)
-        x, r = _block_inputs(pruned, ours, inputs)
-        with torch.inference_mode():
-            y = (theirs.dense(xt) + rt - r).double()
-        x1 = torch.cat([x, torch.ones(len(x), 1)], dim=1).double()
-        best = torch.linalg.lstsq(x1, y).solution
-        fitted = torch.cat([ours.dense.weight.T, ours.dense.bias[None]]).double()
-        assert (x1 @ fitted - y).pow(2).sum() <= (x1 @ best - y).pow(2).sum() * (1 + 1e-4) + 1e-9
+    _assert_least_squares(teacher, projections(teacher), pruned, inputs)
 
 
 def test_the_refit_brings_the_embeddings_closer_to_the_teachers():
@@ -113,12 +119,4 @@ def test_a_student_layer_is_fit_to_the_teacher_layer_it_is_mapped_to():
     parent, name, layers = layer_list(student)
     setattr(parent, name, torch.nn.ModuleList([layers[0]]))  # one layer, matched to the teacher's second
     refit_projections(student, teacher, inputs, (1,), ridge=0.0)
-    for theirs, ours in zip(projections(teacher)[2:], projections(student), strict=True):
-        xt, rt = _block_inputs(teacher, theirs, inputs)
-        x, r = _block_inputs(student, ours, inputs)
-        with torch.inference_mode():
-            y = (theirs.dense(xt) + rt - r).double()
-        x1 = torch.cat([x, torch.ones(len(x), 1)], dim=1).double()
-        best = torch.linalg.lstsq(x1, y).solution
-        fitted = torch.cat([ours.dense.weight.T, ours.dense.bias[None]]).double()
-        assert (x1 @ fitted - y).pow(2).sum() <= (x1 @ best - y).pow(2).sum() * (1 + 1e-4) + 1e-9
+    _assert_least_squares(teacher, projections(teacher)[2:], student, inputs)
