@@ -146,13 +146,21 @@ def activation_scores(module: nn.Module, layers: list[BertLayer], inputs: tuple[
     return out
 
 
-def _lowest_across(scores: list[torch.Tensor], total: int) -> list[tuple[int, ...]]:
+def check_allocation(importance: str, allocation: str) -> None:
+    """A global allocation compares units of all layers by their share of the layer's signal: activations only."""
+    if allocation == "global" and importance != "activation":
+        raise ConfigError(f"`allocation` global ranks units of all layers by their share of the layer's signal, "
+                          f"which needs `importance` activation; got {importance!r}")
+
+
+def _lowest_across(scores: list[torch.Tensor], total: int, unit: str) -> list[tuple[int, ...]]:
     """Per layer, which of its units are among the ``total`` lowest scores of all layers together; a layer's
     highest-scoring unit is never taken, so no layer is emptied (ties broken by layer, then index)."""
-    ranked = sorted((float(s[j]), i, j) for i, s in enumerate(scores) for j in range(len(s))
-                    if j != int(torch.argmax(s)))
+    tops = [int(torch.argmax(s)) for s in scores]
+    ranked = sorted((float(s[j]), i, j) for i, s in enumerate(scores) for j in range(len(s)) if j != tops[i])
     if total > len(ranked):
-        raise ConfigError(f"the plan removes {total} units where at most {len(ranked)} can go (each layer keeps one)")
+        raise ConfigError(f"the plan removes {total} {unit} where at most {len(ranked)} can go (each layer keeps one); "
+                          "expected a lower ratio")
     taken: list[list[int]] = [[] for _ in scores]
     for _, i, j in ranked[:total]:
         taken[i].append(j)
@@ -165,8 +173,7 @@ def plan_pruning(module: nn.Module, heads: int, channels: int, importance: str,
     channels of each layer, its least important ones; with ``global`` as many in all (``heads`` and ``channels``
     times the layers) wherever their relative activation importance is lowest."""
     layers = bert_layers(module)
-    if allocation == "global" and importance != "activation":
-        raise ConfigError(f"`allocation` global needs `importance` activation; got {importance!r}")
+    check_allocation(importance, allocation)
     if importance == "activation":
         if inputs is None:
             raise ConfigError("`importance` activation needs sentences to measure activations on")
@@ -174,8 +181,8 @@ def plan_pruning(module: nn.Module, heads: int, channels: int, importance: str,
     else:
         scores = [magnitude_scores(lay) for lay in layers]
     if allocation == "global":
-        gone_heads = _lowest_across([h for h, _ in scores], heads * len(layers))
-        gone_channels = _lowest_across([f for _, f in scores], channels * len(layers))
+        gone_heads = _lowest_across([h for h, _ in scores], heads * len(layers), "heads")
+        gone_channels = _lowest_across([f for _, f in scores], channels * len(layers), "FFN channels")
         return {i: (gone_heads[i], gone_channels[i]) for i in range(len(layers))}
     return {i: (_lowest(h, heads), _lowest(f, channels)) for i, (h, f) in enumerate(scores)}
 
@@ -250,9 +257,7 @@ class TransformerPruningConfig(EncoderFineTuneConfig):
             raise ConfigError("`head_ratio` and `ffn_ratio` are both 0: nothing would be pruned; expected one > 0")
         require_choice("importance", self.importance, IMPORTANCES)
         require_choice("allocation", self.allocation, ALLOCATIONS)
-        if self.allocation == "global" and self.importance != "activation":
-            raise ConfigError(f"`allocation` global ranks units of all layers by their share of the layer's signal, "
-                              f"which needs `importance` activation; got {self.importance!r}")
+        check_allocation(self.importance, self.allocation)
 
     def counts(self, heads: int, channels: int) -> tuple[int, int]:
         """Heads and FFN channels each layer of ``heads`` heads and ``channels`` channels loses."""

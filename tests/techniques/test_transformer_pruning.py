@@ -174,5 +174,13 @@ def test_a_global_allocation_by_magnitude_is_a_config_error():
                                           "'magnitude'") as err:
         TransformerPruningConfig(name="p", importance="magnitude", allocation="global")
     assert "\n" not in str(err.value)
-    with pytest.raises(ConfigError, match="`allocation` global needs `importance` activation"):
+    with pytest.raises(ConfigError, match=r"`allocation` global ranks .* needs `importance` activation"):
         plan_pruning(tiny_bert_reference().module, 1, 1, "magnitude", None, "global")
+
+
+def test_a_global_plan_that_would_empty_a_layer_is_a_config_error():
+    ref = tiny_bert_reference()  # 2 layers of 4 heads: at most 6 can go, as each layer keeps one
+    with pytest.raises(ConfigError, match=r"the plan removes 8 heads where at most 6 can go \(each layer keeps "
+                                          r"one\); expected a lower ratio") as err:
+        plan_pruning(ref.module, 4, 1, "activation", ref.splits.test.inputs, "global")
+    assert "\n" not in str(err.value)
