@@ -38,6 +38,32 @@ def test_gptq_lowers_the_output_error_on_fresh_inputs():
     assert _gptq._error(w, gptq, scale, zp, fresh_h) < 0.5 * nearest
 
 
+def _plain_column_loop(w: torch.Tensor, inv_upper: torch.Tensor, scale: torch.Tensor, zp: torch.Tensor,
+                       ) -> torch.Tensor:
+    """GPTQ's loop as the paper states it: after each column, the whole rest of the weight moves."""
+    w, q = w.clone(), torch.empty_like(w)
+    for j in range(w.shape[1]):
+        q[:, j] = torch.clamp(torch.round(w[:, j] / scale) + zp, -64, 64)
+        pivot = inv_upper[:, j, j] if inv_upper.ndim == 3 else inv_upper[j, j]
+        err = (w[:, j] - (q[:, j] - zp) * scale) / pivot
+        w[:, j + 1:] -= err[:, None] * (inv_upper[:, j, j + 1:] if inv_upper.ndim == 3 else inv_upper[j, j + 1:])
+    return q
+
+
+@pytest.mark.parametrize("per_row", [False, True], ids=["shared H", "H per row"])
+@pytest.mark.parametrize("block", [1, 5, 64, 128])
+def test_lazy_batches_round_as_the_plain_column_loop(monkeypatch, block, per_row):
+    w, scale, zp, h = _case()
+    if per_row:
+        h = torch.stack([h * (r + 1) for r in range(16)])
+    h = h + 0.01 * torch.diagonal(h, dim1=-2, dim2=-1).mean(-1)[..., None, None] * torch.eye(64, dtype=h.dtype)
+    inv_upper = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
+    monkeypatch.setattr(_gptq, "BLOCK", block)
+    q = _gptq._round_columns(w, inv_upper, scale, zp, -64, 64)
+    assert torch.equal(q, _plain_column_loop(w, inv_upper, scale, zp))
+    assert not torch.equal(q, _nearest(w, scale))  # errors were carried
+
+
 def test_gptq_keeps_ort_grid():
     w, scale, zp, h = _case()
     q = _gptq._gptq(w, h, scale, zp, -64, 64, 0.01)
