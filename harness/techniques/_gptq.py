@@ -193,22 +193,27 @@ def _gptq(w: torch.Tensor, h: torch.Tensor, scale: torch.Tensor, zp: torch.Tenso
     if h.ndim == 2:  # GPTQ's "act order": the columns with the most input energy first, while most are left to adjust
         order = torch.argsort(torch.diagonal(h), descending=True)
         w, h = w[:, order], h[order][:, order]
-    eye = torch.eye(h.shape[-1], dtype=h.dtype)
-    diag = torch.diagonal(h, dim1=-2, dim2=-1)
-    h = h + torch.diag_embed((diag == 0).to(h.dtype))  # silent columns: nothing to compensate, nearest rounding
-    diag = torch.diagonal(h, dim1=-2, dim2=-1)
-    h = h + damping * diag.mean(-1, keepdim=True).unsqueeze(-1) * eye
-    inv_upper = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
-    q = _round_columns(w, inv_upper, scale, zp, qmin, qmax)
+    q = _round_columns(w, _inverse_upper(h, damping), scale, zp, qmin, qmax)
     if order is not None:
         q = q[:, torch.argsort(order)]
     return q
 
 
+def _inverse_upper(h: torch.Tensor, damping: float) -> torch.Tensor:
+    """The upper Cholesky factor of the damped ``H⁻¹`` (``h`` one matrix, or one per row), what the column loop
+    spreads each rounding error through."""
+    eye = torch.eye(h.shape[-1], dtype=h.dtype)
+    diag = torch.diagonal(h, dim1=-2, dim2=-1)
+    h = h + torch.diag_embed((diag == 0).to(h.dtype))  # silent columns: nothing to compensate, nearest rounding
+    diag = torch.diagonal(h, dim1=-2, dim2=-1)
+    h = h + damping * diag.mean(-1, keepdim=True).unsqueeze(-1) * eye
+    return torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
+
+
 def _round_columns(w: torch.Tensor, inv_upper: torch.Tensor, scale: torch.Tensor, zp: torch.Tensor, qmin: int,
                    qmax: int) -> torch.Tensor:
-    """GPTQ's column loop: each column rounded in turn, its error spread over the columns after it through the
-    upper Cholesky factor of ``H⁻¹`` (one shared, or one per row: rows × columns × columns).
+    """GPTQ's column loop: each column rounded in turn, its error spread over the columns after it through
+    ``inv_upper`` (:func:`_inverse_upper`; one shared, or one per row: rows × columns × columns).
 
     In lazy batches, as the paper's code: inside a block of ``BLOCK`` columns each error moves the block's later
     columns at once; the columns after the block take the block's errors in one product when it is done. The same

@@ -56,8 +56,7 @@ def test_lazy_batches_round_as_the_plain_column_loop(monkeypatch, block, per_row
     w, scale, zp, h = _case()
     if per_row:
         h = torch.stack([h * (r + 1) for r in range(16)])
-    h = h + 0.01 * torch.diagonal(h, dim1=-2, dim2=-1).mean(-1)[..., None, None] * torch.eye(64, dtype=h.dtype)
-    inv_upper = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
+    inv_upper = _gptq._inverse_upper(h, 0.01)
     monkeypatch.setattr(_gptq, "BLOCK", block)
     q = _gptq._round_columns(w, inv_upper, scale, zp, -64, 64)
     assert torch.equal(q, _plain_column_loop(w, inv_upper, scale, zp))
